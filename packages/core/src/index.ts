@@ -1,0 +1,53 @@
+export {
+  AbortReason,
+  HeartwireError,
+  InvalidOptionError,
+  PayloadError,
+  ProtocolError,
+  RemoteError,
+  type AbortCode,
+  type CallErrorCode,
+  type ClientErrorCode,
+  type ErrorCode,
+  type ProtocolErrorCode,
+} from './errors.js';
+export {
+  CALL_FRAME_TYPES,
+  CONNECTION_FRAME_TYPES,
+  FRAME_HEADER_BYTES,
+  FrameType,
+  MAX_STREAM_ID,
+  PING_PAYLOAD_BYTES,
+  PROTOCOL_VERSION,
+} from './protocol.js';
+export { encodeFrame, writeFrameHeader, type Frame } from './frame.js';
+export { FrameDecoder, type FrameDecoderOptions } from './decoder.js';
+export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecLimits } from './codec.js';
+export {
+  decodeCall,
+  decodeCallError,
+  decodeGoAway,
+  decodeHello,
+  decodePingPayload,
+  decodeWelcome,
+  encodeCall,
+  encodeCallError,
+  encodeGoAway,
+  encodeHello,
+  encodePingPayload,
+  encodeWelcome,
+  type CallErrorBody,
+  type GoAwayBody,
+  type Hello,
+  type Welcome,
+} from './messages.js';
+export { negotiate, type ServerTerms } from './handshake.js';
+export {
+  Liveness,
+  type LivenessAction,
+  type LivenessOptions,
+  type LivenessState,
+  type LivenessVerdict,
+} from './liveness.js';
+export { checkFrameStream } from './rules.js';
+export { checkIntegerOption } from './options.js';

@@ -1,0 +1,19 @@
+import { InvalidOptionError } from './errors.js';
+
+/**
+ * Validates one integer option and returns it; the message names the option
+ * the way the user wrote it. Shared by every component's resolveOptions().
+ */
+export function checkIntegerOption(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidOptionError(`option ${name} must be an integer ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}
