@@ -29,18 +29,22 @@ export type CallErrorCode =
   | 'HW_ERR_BAD_PAYLOAD'
   | 'HW_ERR_HANDLER'
   | 'HW_ERR_ENCODE'
-  | 'HW_ERR_RESULT_TOO_LARGE'
+  | 'HW_ERR_PAYLOAD_TOO_LARGE'
   | 'HW_ERR_CANCELLED'
   | 'HW_ERR_SERVER_SHUTDOWN';
 
 /** Codes only the client raises locally. */
-export type ClientErrorCode =
+export type ClientErrorCode = ConnectionErrorCode | 'HW_ERR_ABORTED';
+
+/** Why a client connection is no longer usable. */
+export type ConnectionErrorCode =
   | 'HW_ERR_SERVER_SILENT'
   | 'HW_ERR_SERVER_STALLED'
+  | 'HW_ERR_SERVER_SHUTDOWN'
   | 'HW_ERR_CONNECTION_LOST'
   | 'HW_ERR_CLIENT_CLOSED'
-  | 'HW_ERR_ABORTED'
-  | 'HW_ERR_CONNECT_TIMEOUT';
+  | 'HW_ERR_CONNECT_TIMEOUT'
+  | ProtocolErrorCode;
 
 export type ErrorCode =
   | AbortCode
@@ -106,6 +110,24 @@ export class RemoteError extends HeartwireError {
   constructor(code: string, message: string) {
     super(code, message);
     this.name = 'RemoteError';
+  }
+}
+
+/** A client call failed because its connection failed, or could not be made. */
+export class ConnectionError extends HeartwireError {
+  declare readonly code: ConnectionErrorCode;
+  constructor(code: ConnectionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ConnectionError';
+  }
+}
+
+/** The caller aborted a call, or a connect, through its `signal`; `cause` is the signal's reason. */
+export class AbortedError extends HeartwireError {
+  declare readonly code: 'HW_ERR_ABORTED';
+  constructor(message: string, reason: unknown) {
+    super('HW_ERR_ABORTED', message, { cause: reason });
+    this.name = 'AbortedError';
   }
 }
 

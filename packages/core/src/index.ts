@@ -1,5 +1,7 @@
 export {
   AbortReason,
+  AbortedError,
+  ConnectionError,
   HeartwireError,
   InvalidOptionError,
   PayloadError,
@@ -8,6 +10,7 @@ export {
   type AbortCode,
   type CallErrorCode,
   type ClientErrorCode,
+  type ConnectionErrorCode,
   type ErrorCode,
   type ProtocolErrorCode,
 } from './errors.js';
@@ -50,4 +53,4 @@ export {
   type LivenessVerdict,
 } from './liveness.js';
 export { checkFrameStream } from './rules.js';
-export { checkIntegerOption } from './options.js';
+export { checkIntegerOption, withDefaults } from './options.js';

@@ -17,3 +17,12 @@ function describe(value: unknown): string {
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
   return String(value);
 }
+
+/** Merges user options over defaults; a field set to `undefined` keeps its default. */
+export function withDefaults<T extends object>(defaults: T, options: Partial<T>): T {
+  const out = { ...defaults };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (out as Record<string, unknown>)[key] = value;
+  }
+  return out;
+}

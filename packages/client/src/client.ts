@@ -1,0 +1,557 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  AbortedError,
+  checkFrameStream,
+  ConnectionError,
+  decodeCallError,
+  decodeGoAway,
+  decodePingPayload,
+  decodeWelcome,
+  encodeCall,
+  encodeFrame,
+  encodeHello,
+  FrameDecoder,
+  FrameType,
+  HeartwireError,
+  Liveness,
+  PayloadCodec,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  RemoteError,
+  type ConnectionErrorCode,
+  type Frame,
+  type GoAwayBody,
+  type Welcome,
+} from '@heartwire/core';
+import type { CallOptions, PendingCall } from './call.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+
+const now = (): number => performance.now();
+
+/** How long `close()` waits for the server to close its side before destroying the socket. */
+const CLOSE_GRACE_MS = 1000;
+
+type ClientState = 'handshake' | 'open' | 'ending' | 'closed';
+
+/**
+ * A connection to a heartwire server. Heartbeats are answered here and never
+ * reach the caller; they also tell the client the server is alive.
+ *
+ * Events: `'goaway'` (the server is shutting down; `GoAwayBody`), `'close'`
+ * (the connection ended; the `ConnectionError` that ended it, if any).
+ */
+export class HeartwireClient extends EventEmitter {
+  /** The terms the server announced in WELCOME. Set once `connect()` resolved. */
+  welcome: Welcome | undefined;
+  private state: ClientState = 'handshake';
+  private readonly options: ResolvedClientOptions;
+  private readonly codec: PayloadCodec;
+  private readonly socket: net.Socket;
+  private readonly decoder: FrameDecoder;
+  private liveness: Liveness | undefined;
+  private readonly calls = new Map<number, PendingCall>();
+  private readonly waiting: PendingCall[] = [];
+  private nextId = 1;
+  private goAway: GoAwayBody | undefined;
+  private closeError: ConnectionError | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private recheckPending = false;
+  private readonly ready: Promise<HeartwireClient>;
+  private settleReady: { resolve(client: HeartwireClient): void; reject(err: unknown): void } | undefined;
+  private readonly closed: Promise<void>;
+
+  /** Use {@link connect}. */
+  private constructor(options: ResolvedClientOptions) {
+    super();
+    this.options = options;
+    this.codec = new PayloadCodec(options.codec);
+    this.decoder = new FrameDecoder({ maxPayloadBytes: options.maxFrameBytes });
+    this.ready = new Promise((resolve, reject) => {
+      this.settleReady = { resolve, reject };
+    });
+    // Nobody may be listening if connect() was never awaited; its rejection is reported there.
+    this.ready.catch(() => {});
+    this.socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
+    this.socket.on('connect', this.onConnect);
+    this.socket.on('data', this.onData);
+    this.socket.on('end', this.onEnd);
+    this.socket.on('error', this.onSocketError);
+    this.socket.on('close', this.onClose);
+  }
+
+  /** @internal */
+  static open(options: ResolvedClientOptions): Promise<HeartwireClient> {
+    const client = new HeartwireClient(options);
+    const { signal, connectTimeoutMs } = options;
+    const timer = setTimeout(() => {
+      client.fail(new ConnectionError('HW_ERR_CONNECT_TIMEOUT', `no connection and handshake within ${connectTimeoutMs} ms`), 'reset');
+    }, connectTimeoutMs);
+    const onAbort = (): void => {
+      client.failReady(new AbortedError('the connect was aborted by its signal', signal?.reason));
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    return client.ready.finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    });
+  }
+
+  /** Calls in flight, not counting those waiting for a free slot. */
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  /**
+   * Calls `method` with `params`. Resolves to the handler's result; rejects
+   * with a `HeartwireError` whose `code` says why: `RemoteError` for an ERROR
+   * frame from the server, `AbortedError` (`HW_ERR_ABORTED`) when `signal`
+   * aborted, `ConnectionError` when the connection failed
+   * (`HW_ERR_SERVER_SILENT`, `HW_ERR_CONNECTION_LOST`, …), `PayloadError`
+   * when params cannot be encoded. Beyond the server's `maxCalls`, calls wait
+   * here for a free slot.
+   */
+  call<R = unknown, P = unknown>(method: string, params?: unknown, options: CallOptions<P> = {}): Promise<R> {
+    const unusable = this.unusableError();
+    if (unusable !== undefined) return Promise.reject(unusable);
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(new AbortedError('the call was aborted by its signal', signal.reason));
+    let payload: Uint8Array;
+    try {
+      payload = encodeCall(this.codec, method, params);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const welcome = this.welcome as Welcome;
+    if (payload.byteLength > welcome.maxFrameBytes) {
+      return Promise.reject(
+        new HeartwireError(
+          'HW_ERR_PAYLOAD_TOO_LARGE',
+          `params of ${payload.byteLength} bytes exceed the server's frame limit of ${welcome.maxFrameBytes} bytes`,
+        ),
+      );
+    }
+    return new Promise<R>((resolve, reject) => {
+      const call: PendingCall = {
+        id: 0,
+        payload,
+        options,
+        accepted: false,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        call.onAbort = () => this.abortCall(call, signal.reason);
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      if (this.calls.size < welcome.maxCalls) this.send(call);
+      else this.waiting.push(call);
+    });
+  }
+
+  /**
+   * Half-closes on purpose: tells the server (HALF_CLOSE) that it will send
+   * nothing more, then sends FIN. Calls in flight go on and deliver their
+   * results; new calls are refused with `HW_ERR_CLIENT_CLOSED`. Resolves when
+   * the connection has closed.
+   */
+  end(): Promise<void> {
+    if (this.state === 'open') {
+      this.state = 'ending';
+      this.rejectWaiting(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'));
+      this.write(encodeFrame(FrameType.HALF_CLOSE, 0));
+      this.socket.end();
+    }
+    return this.closed;
+  }
+
+  /**
+   * Closes the connection: calls in flight and waiting reject with
+   * `HW_ERR_CLIENT_CLOSED`, and the server, seeing the FIN, stops their jobs.
+   * Resolves when the socket has closed.
+   */
+  close(): Promise<void> {
+    if (this.state !== 'closed') {
+      this.fail(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client was closed'), 'end');
+    }
+    return this.closed;
+  }
+
+  private unusableError(): HeartwireError | undefined {
+    if (this.state === 'open') {
+      return this.goAway === undefined
+        ? undefined
+        : new ConnectionError('HW_ERR_SERVER_SHUTDOWN', `the server is going away: ${this.goAway.message}`);
+    }
+    if (this.state === 'ending') return new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection');
+    return this.closeError ?? new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client is closed');
+  }
+
+  // ---- calls ------------------------------------------------------------
+
+  private send(call: PendingCall): void {
+    call.id = this.nextId++;
+    this.calls.set(call.id, call);
+    this.write(encodeFrame(FrameType.CALL, call.id, call.payload));
+    (this.liveness as Liveness).activate(now());
+    this.schedule();
+  }
+
+  private abortCall(call: PendingCall, reason: unknown): void {
+    const error = new AbortedError('the call was aborted by its signal', reason);
+    if (call.id === 0) {
+      const index = this.waiting.indexOf(call);
+      if (index >= 0) this.waiting.splice(index, 1);
+      this.settle(call);
+      call.reject(error);
+      return;
+    }
+    if (this.calls.get(call.id) !== call) return;
+    // After end() our sending side is closed: the job ends with the connection instead.
+    if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
+    this.settle(call);
+    call.reject(error);
+  }
+
+  /** Forgets a call that has ended, and lets a waiting one take its slot. */
+  private settle(call: PendingCall): void {
+    if (call.onAbort !== undefined) call.options.signal?.removeEventListener('abort', call.onAbort);
+    if (call.id === 0) return;
+    this.calls.delete(call.id);
+    if (this.calls.size === 0) {
+      this.liveness?.deactivate();
+      this.schedule();
+    }
+    const next = this.state === 'open' && this.goAway === undefined ? this.waiting.shift() : undefined;
+    if (next !== undefined) this.send(next);
+  }
+
+  private markAccepted(call: PendingCall): void {
+    if (call.accepted) return;
+    call.accepted = true;
+    call.options.onAccepted?.();
+  }
+
+  private rejectWaiting(error: HeartwireError): void {
+    for (const call of this.waiting.splice(0)) {
+      this.settle(call);
+      call.reject(error);
+    }
+  }
+
+  // ---- input ------------------------------------------------------------
+
+  private readonly onConnect = (): void => {
+    const hello = { versions: [PROTOCOL_VERSION], maxFrameBytes: this.options.maxFrameBytes } as {
+      versions: number[];
+      maxFrameBytes: number;
+      heartbeatMs?: number;
+    };
+    if (this.options.heartbeatMs !== undefined) hello.heartbeatMs = this.options.heartbeatMs;
+    this.write(encodeFrame(FrameType.HELLO, 0, encodeHello(this.codec, hello)));
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.state === 'closed') return;
+    try {
+      this.decoder.push(chunk, this.onFrame);
+    } catch (err) {
+      const protocol = err instanceof ProtocolError ? err : new ProtocolError('HW_ERR_PROTOCOL', `bad input: ${(err as Error).message}`);
+      this.fail(new ConnectionError(protocol.code, `the server broke the protocol: ${protocol.message}`, { cause: err }), 'reset');
+    }
+  };
+
+  private readonly onFrame = (frame: Frame): void => {
+    if (this.state === 'closed') return;
+    const violation = checkFrameStream(frame);
+    if (violation !== undefined) throw violation;
+    if (this.state === 'handshake') {
+      this.onHandshakeFrame(frame);
+      return;
+    }
+    this.liveness?.onInbound(now());
+    switch (frame.type) {
+      case FrameType.PING:
+        decodePingPayload(frame.payload);
+        if (this.state === 'open') this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
+        return;
+      case FrameType.PONG:
+        return;
+      case FrameType.ACCEPTED: {
+        const call = this.calls.get(frame.stream);
+        if (call !== undefined) this.runCallback(call, () => this.markAccepted(call));
+        return;
+      }
+      case FrameType.PROGRESS:
+        this.onProgress(frame);
+        return;
+      case FrameType.RESULT:
+        this.onResult(frame);
+        return;
+      case FrameType.ERROR:
+        this.onCallError(frame);
+        return;
+      case FrameType.GOAWAY:
+        this.onGoAway(decodeGoAway(this.codec, frame.payload));
+        return;
+      case FrameType.HELLO:
+      case FrameType.WELCOME:
+      case FrameType.CALL:
+      case FrameType.CANCEL:
+      case FrameType.HALF_CLOSE:
+        throw new ProtocolError('HW_ERR_PROTOCOL', `unexpected frame type 0x${frame.type.toString(16)} from a server`);
+      default:
+        // Unknown frame types are ignored: later versions may add optional frames.
+        return;
+    }
+  };
+
+  private onHandshakeFrame(frame: Frame): void {
+    if (frame.type === FrameType.GOAWAY) {
+      const body = decodeGoAway(this.codec, frame.payload);
+      const code = isConnectionCode(body.code) ? body.code : 'HW_ERR_PROTOCOL';
+      this.fail(new ConnectionError(code, `the server refused the connection: ${body.message}`), 'end');
+      return;
+    }
+    if (frame.type !== FrameType.WELCOME) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `the first frame from the server must be WELCOME, got type 0x${frame.type.toString(16)}`);
+    }
+    const welcome = decodeWelcome(this.codec, frame.payload);
+    if (welcome.version !== PROTOCOL_VERSION) {
+      throw new ProtocolError('HW_ERR_UNSUPPORTED_VERSION', `the server chose protocol version ${welcome.version}`);
+    }
+    this.welcome = welcome;
+    this.liveness = new Liveness({
+      heartbeatMs: 0,
+      silentMs: this.options.serverSilentMs ?? welcome.heartbeatMs + welcome.silentMs,
+      stallMs: this.options.stallMs,
+    });
+    this.state = 'open';
+    this.settleReady?.resolve(this);
+    this.settleReady = undefined;
+  }
+
+  private onProgress(frame: Frame): void {
+    const call = this.calls.get(frame.stream);
+    if (call === undefined) return;
+    const data = this.decodeFor(call, frame.payload);
+    if (data === undefined) return;
+    this.runCallback(call, () => {
+      this.markAccepted(call);
+      call.options.onProgress?.(data.value);
+    });
+  }
+
+  private onResult(frame: Frame): void {
+    const call = this.calls.get(frame.stream);
+    if (call === undefined) return;
+    const data = this.decodeFor(call, frame.payload);
+    if (data === undefined) return;
+    this.settle(call);
+    this.runCallback(call, () => this.markAccepted(call));
+    call.resolve(data.value);
+  }
+
+  private onCallError(frame: Frame): void {
+    const call = this.calls.get(frame.stream);
+    if (call === undefined) return;
+    const body = decodeCallError(this.codec, frame.payload);
+    this.settle(call);
+    this.runCallback(call, () => this.markAccepted(call));
+    call.reject(new RemoteError(body.code, body.message));
+  }
+
+  /** Decodes a payload for one call; a bad payload fails that call only (and cancels it). */
+  private decodeFor(call: PendingCall, payload: Uint8Array): { value: unknown } | undefined {
+    try {
+      return { value: this.codec.decode(payload) };
+    } catch (err) {
+      this.cancelWith(call, err);
+      return undefined;
+    }
+  }
+
+  /** Runs a user callback; if it throws, the call is cancelled and rejects with what it threw. */
+  private runCallback(call: PendingCall, callback: () => void): void {
+    try {
+      callback();
+    } catch (err) {
+      this.cancelWith(call, err);
+    }
+  }
+
+  private cancelWith(call: PendingCall, err: unknown): void {
+    if (this.calls.get(call.id) !== call) return;
+    if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
+    this.settle(call);
+    call.reject(err);
+  }
+
+  private onGoAway(body: GoAwayBody): void {
+    this.goAway = body;
+    const error = new ConnectionError('HW_ERR_SERVER_SHUTDOWN', `the server is going away: ${body.message}`);
+    this.rejectWaiting(error);
+    for (const call of [...this.calls.values()]) {
+      if (call.id > body.lastStream) {
+        this.settle(call);
+        call.reject(error);
+      }
+    }
+    this.emit('goaway', body);
+  }
+
+  private readonly onEnd = (): void => {
+    this.fail(new ConnectionError('HW_ERR_CONNECTION_LOST', 'the server closed the connection'), 'destroy');
+  };
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    this.fail(new ConnectionError('HW_ERR_CONNECTION_LOST', `the connection failed: ${err.message}`, { cause: err }), 'destroy');
+  };
+
+  private readonly onClose = (): void => {
+    this.fail(new ConnectionError('HW_ERR_CONNECTION_LOST', 'the connection closed'), 'destroy');
+    this.emit('close', this.closeError);
+  };
+
+  // ---- liveness ---------------------------------------------------------
+
+  private schedule(): void {
+    const liveness = this.liveness;
+    if (liveness === undefined || this.state === 'closed') return;
+    const at = liveness.nextDeadline();
+    if (at === Infinity) {
+      this.clearTimer();
+      return;
+    }
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - now())));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.runLiveness();
+  };
+
+  private readonly onRecheck = (): void => {
+    this.recheckPending = false;
+    this.runLiveness();
+  };
+
+  private runLiveness(): void {
+    const liveness = this.liveness;
+    if (liveness === undefined || this.state === 'closed') return;
+    const action = liveness.tick(now());
+    if (action.type === 'recheck') {
+      // Read what waits in the kernel before judging: our own loop may have been blocked.
+      if (!this.recheckPending) {
+        this.recheckPending = true;
+        setImmediate(this.onRecheck);
+      }
+      return;
+    }
+    if (action.type === 'dead') {
+      const error =
+        action.verdict === 'stalled'
+          ? new ConnectionError('HW_ERR_SERVER_STALLED', 'the server stopped reading: our bytes made no progress within the bound')
+          : new ConnectionError('HW_ERR_SERVER_SILENT', `no frame from the server within ${this.silentBound()} ms while calls were in flight`);
+      this.fail(error, 'reset');
+      return;
+    }
+    this.schedule();
+  }
+
+  private silentBound(): number {
+    const welcome = this.welcome as Welcome;
+    return this.options.serverSilentMs ?? welcome.heartbeatMs + welcome.silentMs;
+  }
+
+  // ---- output and teardown -----------------------------------------------
+
+  private readonly afterWrite = (err?: Error | null): void => {
+    if (err) return; // the socket's 'error' event reports it
+    if (this.liveness !== undefined && this.state !== 'closed') this.liveness.onFlush(now(), this.socket.writableLength);
+  };
+
+  private write(bytes: Uint8Array): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(bytes, this.afterWrite);
+    if (this.socket.writableLength > 0 && this.liveness !== undefined) {
+      this.liveness.onBacklog(now());
+      this.schedule();
+    }
+  }
+
+  private failReady(error: HeartwireError): void {
+    if (this.state === 'handshake') this.fail(error, 'destroy');
+  }
+
+  /**
+   * Ends the connection once: every call in flight or waiting rejects with
+   * `error`. `reset` for a server declared gone, `end` for our own close.
+   */
+  private fail(error: HeartwireError, how: 'reset' | 'end' | 'destroy'): void {
+    if (this.state === 'closed') return;
+    const wasHandshake = this.state === 'handshake';
+    this.state = 'closed';
+    if (error instanceof ConnectionError) this.closeError = error;
+    this.clearTimer();
+    this.liveness?.deactivate();
+    if (wasHandshake) {
+      this.settleReady?.reject(error);
+      this.settleReady = undefined;
+    }
+    for (const call of [...this.waiting.splice(0), ...this.calls.values()]) {
+      this.settle(call);
+      call.reject(error);
+    }
+    this.calls.clear();
+    if (how === 'reset') {
+      this.socket.resetAndDestroy();
+    } else if (how === 'destroy') {
+      this.socket.destroy();
+    } else {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
+  }
+}
+
+function isConnectionCode(code: string): code is ConnectionErrorCode {
+  return (
+    code === 'HW_ERR_UNSUPPORTED_VERSION' ||
+    code === 'HW_ERR_HANDSHAKE_TIMEOUT' ||
+    code === 'HW_ERR_SERVER_SHUTDOWN' ||
+    code === 'HW_ERR_PROTOCOL' ||
+    code === 'HW_ERR_FRAME_TOO_LARGE' ||
+    code === 'HW_ERR_TOO_MANY_CALLS'
+  );
+}
+
+/**
+ * Connects to a heartwire server and completes the handshake. Rejects with
+ * `HW_ERR_CONNECT_TIMEOUT`, `HW_ERR_CONNECTION_LOST`, `HW_ERR_ABORTED`, or the
+ * code from the server's GOAWAY (for example `HW_ERR_UNSUPPORTED_VERSION`).
+ */
+export function connect(options: ClientOptions): Promise<HeartwireClient> {
+  let resolved: ResolvedClientOptions;
+  try {
+    resolved = resolveClientOptions(options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return HeartwireClient.open(resolved);
+}

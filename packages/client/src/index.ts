@@ -1,0 +1,15 @@
+export { connect, HeartwireClient } from './client.js';
+export type { CallOptions } from './call.js';
+export { DEFAULT_CLIENT_OPTIONS, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+export {
+  AbortedError,
+  ConnectionError,
+  HeartwireError,
+  InvalidOptionError,
+  PayloadError,
+  ProtocolError,
+  RemoteError,
+  type ConnectionErrorCode,
+  type GoAwayBody,
+  type Welcome,
+} from '@heartwire/core';

@@ -1,0 +1,82 @@
+import {
+  checkIntegerOption,
+  InvalidOptionError,
+  resolveCodecLimits,
+  withDefaults,
+  type CodecLimits,
+} from '@heartwire/core';
+
+/** Options of {@link connect}. Only `port` is required; see {@link DEFAULT_CLIENT_OPTIONS}. */
+export interface ClientOptions {
+  /** Server port. */
+  readonly port: number;
+  /** Server host. Defaults to `'localhost'`, as `net.connect`. */
+  readonly host?: string;
+  /** Heartbeat interval to ask the server for, in ms; the server clamps it to its own range. Defaults to the server's. */
+  readonly heartbeatMs?: number;
+  /**
+   * How long the client waits for any frame while calls are in flight before it
+   * declares the server silent, in ms. Defaults to the server's heartbeat
+   * interval plus its silent bound, both announced in WELCOME.
+   */
+  readonly serverSilentMs?: number;
+  /** How long our bytes may make no progress into the server's receive window before it is declared stalled, in ms (0: off). Defaults to 5000. */
+  readonly stallMs?: number;
+  /** Largest frame payload accepted from the server, in bytes. Defaults to 4 MiB. */
+  readonly maxFrameBytes?: number;
+  /** Time allowed for the TCP connect and the handshake, in ms. Defaults to 10000. */
+  readonly connectTimeoutMs?: number;
+  /** Aborts the connect. */
+  readonly signal?: AbortSignal;
+  /** MessagePack decode limits for results and progress. Defaults to {@link DEFAULT_CODEC_LIMITS}. */
+  readonly codec?: Partial<CodecLimits>;
+}
+
+export interface ResolvedClientOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly heartbeatMs: number | undefined;
+  readonly serverSilentMs: number | undefined;
+  readonly stallMs: number;
+  readonly maxFrameBytes: number;
+  readonly connectTimeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly codec: CodecLimits;
+}
+
+/** The defaults, and why. */
+export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
+  host: 'localhost',
+  // Same as the server's: a server that takes no byte for 5 s is not keeping up.
+  stallMs: 5000,
+  // Same as the server's default frame limit (gRPC's message default).
+  maxFrameBytes: 4 * 1024 * 1024,
+  // Long enough for a slow link or a busy server, short enough to fail a dead address in time.
+  connectTimeoutMs: 10_000,
+});
+
+/** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('client options must be an object with at least a port');
+  }
+  const o = withDefaults<Record<string, unknown>>(DEFAULT_CLIENT_OPTIONS, options as unknown as Record<string, unknown>);
+  if (typeof o.host !== 'string' || o.host.length === 0) {
+    throw new InvalidOptionError(`option host must be a non-empty string, got ${String(o.host)}`);
+  }
+  const signal = o.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidOptionError('option signal must be an AbortSignal');
+  }
+  return Object.freeze({
+    port: checkIntegerOption('port', o.port, 1, 65535),
+    host: o.host,
+    heartbeatMs: o.heartbeatMs === undefined ? undefined : checkIntegerOption('heartbeatMs', o.heartbeatMs, 1),
+    serverSilentMs: o.serverSilentMs === undefined ? undefined : checkIntegerOption('serverSilentMs', o.serverSilentMs, 1),
+    stallMs: checkIntegerOption('stallMs', o.stallMs, 0),
+    maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, 64, 0xffff_ffff),
+    connectTimeoutMs: checkIntegerOption('connectTimeoutMs', o.connectTimeoutMs, 1),
+    signal: signal as AbortSignal | undefined,
+    codec: resolveCodecLimits(options.codec, 'codec'),
+  });
+}

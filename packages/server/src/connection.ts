@@ -1,0 +1,575 @@
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  AbortReason,
+  checkFrameStream,
+  decodeCall,
+  decodeHello,
+  decodePingPayload,
+  encodeCallError,
+  encodeFrame,
+  encodeGoAway,
+  encodePingPayload,
+  encodeWelcome,
+  FrameDecoder,
+  FrameType,
+  HeartwireError,
+  Liveness,
+  negotiate,
+  PayloadCodec,
+  PayloadError,
+  ProtocolError,
+  type AbortCode,
+  type Frame,
+  type LivenessAction,
+} from '@heartwire/core';
+import { channels } from './diagnostics.js';
+import type { ResolvedServerOptions } from './options.js';
+import type { CallContext, Handler } from './handler.js';
+
+/** One call in flight on a connection. */
+interface Call {
+  readonly id: number;
+  readonly method: string;
+  readonly controller: AbortController;
+  readonly startedAt: number;
+}
+
+/** A handler ready to start once the whole chunk it arrived in was read. */
+interface PendingStart {
+  readonly call: Call;
+  readonly handler: Handler;
+  readonly params: unknown;
+}
+
+type ConnectionState = 'handshake' | 'open' | 'closed';
+
+/** What the connection needs from its server. */
+export interface ConnectionHost {
+  readonly options: ResolvedServerOptions;
+  readonly codec: PayloadCodec;
+  lookup(method: string): Handler | undefined;
+  /** The server is shutting down: new calls are refused. */
+  readonly closing: boolean;
+  onConnectionClosed(connection: Connection): void;
+}
+
+const now = (): number => performance.now();
+
+/** How long a connection being closed on purpose may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * The server side of one connection: reads every byte as it arrives (so FIN
+ * and RST are seen at once, whatever the handlers do), runs calls, sends the
+ * early header and heartbeats, and applies the liveness verdicts.
+ */
+export class Connection {
+  private state: ConnectionState = 'handshake';
+  private readonly decoder: FrameDecoder;
+  private liveness: Liveness | undefined;
+  private readonly calls = new Map<number, Call>();
+  private lastStream = 0;
+  /** Largest payload the client accepts (from its HELLO). */
+  private peerMaxFrameBytes = 0xffff_ffff;
+  /** The client announced HALF_CLOSE: its FIN does not end its calls. */
+  private peerHalfCloseAnnounced = false;
+  private peerWriteEnded = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+  private recheckPending = false;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private pendingStarts: PendingStart[] = [];
+  private closeReason: AbortReason | undefined;
+  private readonly remoteAddress: string | undefined;
+  private readonly remotePort: number | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    const { options } = host;
+    this.remoteAddress = socket.remoteAddress;
+    this.remotePort = socket.remotePort;
+    this.decoder = new FrameDecoder({ maxPayloadBytes: options.maxFrameBytes });
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onClose);
+    this.handshakeTimer = setTimeout(() => {
+      this.protocolError(
+        new ProtocolError('HW_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${options.handshakeTimeoutMs} ms`),
+      );
+    }, options.handshakeTimeoutMs);
+  }
+
+  /** Calls in flight. */
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  /** Server shutdown: abort every call, tell the client, close. */
+  shutdown(): void {
+    if (this.state === 'closed') return;
+    const reason = new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
+    for (const call of this.calls.values()) {
+      this.writeCallError(call.id, reason.code, reason.message);
+    }
+    this.writeGoAway(reason.code, reason.message);
+    this.finish(reason, 'end');
+  }
+
+  // ---- input ------------------------------------------------------------
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.state === 'closed') return;
+    try {
+      this.decoder.push(chunk, this.onFrame);
+    } catch (err) {
+      // Anything a peer's bytes can make us throw closes this connection only, never the process.
+      this.protocolError(
+        err instanceof ProtocolError ? err : new ProtocolError('HW_ERR_PROTOCOL', `bad input: ${(err as Error).message}`),
+      );
+      return;
+    }
+    this.startPending();
+  };
+
+  private readonly onFrame = (frame: Frame): void => {
+    if (this.state === 'closed') return;
+    const violation = checkFrameStream(frame);
+    if (violation !== undefined) throw violation;
+    if (this.state === 'handshake') {
+      this.onHandshakeFrame(frame);
+      return;
+    }
+    this.liveness?.onInbound(now());
+    switch (frame.type) {
+      case FrameType.CALL:
+        this.onCall(frame);
+        return;
+      case FrameType.CANCEL:
+        this.onCancel(frame.stream);
+        return;
+      case FrameType.PONG:
+        this.onPong(frame.payload);
+        return;
+      case FrameType.PING:
+        // Either side may PING; the answer echoes the sequence number.
+        decodePingPayload(frame.payload);
+        this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
+        return;
+      case FrameType.HALF_CLOSE:
+        this.peerHalfCloseAnnounced = true;
+        return;
+      case FrameType.HELLO:
+      case FrameType.WELCOME:
+      case FrameType.ACCEPTED:
+      case FrameType.PROGRESS:
+      case FrameType.RESULT:
+      case FrameType.ERROR:
+      case FrameType.GOAWAY:
+        throw new ProtocolError('HW_ERR_PROTOCOL', `unexpected frame type 0x${frame.type.toString(16)} from a client`);
+      default:
+        // Unknown frame types are ignored: later versions may add optional frames.
+        return;
+    }
+  };
+
+  private onHandshakeFrame(frame: Frame): void {
+    if (frame.type !== FrameType.HELLO) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `the first frame must be HELLO, got type 0x${frame.type.toString(16)}`);
+    }
+    const { options, codec } = this.host;
+    const hello = decodeHello(codec, frame.payload);
+    const welcome = negotiate(hello, {
+      heartbeatMs: options.heartbeatMs,
+      minHeartbeatMs: options.minHeartbeatMs,
+      silentMs: options.silentMs,
+      maxFrameBytes: options.maxFrameBytes,
+      maxCalls: options.maxCallsPerConnection,
+    });
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    if (hello.maxFrameBytes !== undefined) this.peerMaxFrameBytes = hello.maxFrameBytes;
+    this.liveness = new Liveness({
+      heartbeatMs: welcome.heartbeatMs,
+      silentMs: welcome.silentMs,
+      stallMs: options.stallMs,
+    });
+    this.state = 'open';
+    this.write(encodeFrame(FrameType.WELCOME, 0, encodeWelcome(codec, welcome)));
+  }
+
+  private onCall(frame: Frame): void {
+    const id = frame.stream;
+    if (id <= this.lastStream) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `call id ${id} is not above the last one (${this.lastStream})`);
+    }
+    this.lastStream = id;
+    const { options, codec } = this.host;
+    if (this.calls.size >= options.maxCallsPerConnection) {
+      throw new ProtocolError(
+        'HW_ERR_TOO_MANY_CALLS',
+        `more than ${options.maxCallsPerConnection} calls in flight on one connection`,
+      );
+    }
+    if (this.host.closing) {
+      this.writeCallError(id, 'HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
+      return;
+    }
+    let method: string;
+    let params: unknown;
+    try {
+      ({ method, params } = decodeCall(codec, frame.payload, options.maxMethodLength));
+    } catch (err) {
+      this.writeCallError(id, (err as PayloadError).code, (err as Error).message);
+      return;
+    }
+    const handler = this.host.lookup(method);
+    if (handler === undefined) {
+      this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
+      return;
+    }
+    const call: Call = { id, method, controller: new AbortController(), startedAt: now() };
+    this.calls.set(id, call);
+    // The early header goes out before any handler of this chunk runs.
+    this.write(encodeFrame(FrameType.ACCEPTED, id));
+    (this.liveness as Liveness).activate(now());
+    this.schedule();
+    this.pendingStarts.push({ call, handler, params });
+  }
+
+  private onCancel(id: number): void {
+    const call = this.calls.get(id);
+    // A CANCEL that crossed the call's last frame on the wire is normal: ignore it.
+    if (call === undefined) return;
+    this.abortCall(call, new AbortReason('HW_ERR_CANCELLED', 'the client cancelled the call'));
+  }
+
+  private onPong(payload: Uint8Array): void {
+    const seq = decodePingPayload(payload);
+    const liveness = this.liveness as Liveness;
+    if (!liveness.onPong(seq, now())) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `PONG for heartbeat ${seq}, which was never sent`);
+    }
+  }
+
+  private readonly onEnd = (): void => {
+    this.peerWriteEnded = true;
+    if (this.state === 'closed') return;
+    if (this.peerHalfCloseAnnounced && this.state === 'open') {
+      // The client only closed its sending side, on purpose: its calls go on.
+      this.liveness?.onPeerWriteClosed();
+      if (this.calls.size === 0) this.finish(undefined, 'end');
+      return;
+    }
+    this.finish(new AbortReason('HW_ERR_PEER_CLOSED', 'the client closed the connection (FIN)'), 'destroy');
+  };
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    this.onConnectionError(err, false);
+  };
+
+  private readonly afterWrite = (err?: Error | null): void => {
+    if (err) {
+      this.onConnectionError(err as NodeJS.ErrnoException, true);
+      return;
+    }
+    if (this.liveness !== undefined && this.state === 'open') {
+      this.liveness.onFlush(now(), this.socket.writableLength);
+    }
+  };
+
+  private onConnectionError(err: NodeJS.ErrnoException, fromWrite: boolean): void {
+    if (this.state === 'closed') return;
+    // After the peer's FIN only our writes can find the connection broken, whatever errno they see.
+    if (err.code === 'ECONNRESET' && !fromWrite && !this.peerWriteEnded) {
+      this.finish(new AbortReason('HW_ERR_PEER_RESET', 'the connection was reset by the client (RST)', { cause: err }), 'destroy');
+    } else if (fromWrite || err.code === 'EPIPE' || this.peerWriteEnded) {
+      this.finish(new AbortReason('HW_ERR_WRITE_FAILED', `a write to the client failed: ${err.message}`, { cause: err }), 'destroy');
+    } else {
+      this.finish(new AbortReason('HW_ERR_PEER_RESET', `the connection failed: ${err.message}`, { cause: err }), 'destroy');
+    }
+  }
+
+  private readonly onClose = (): void => {
+    if (this.state !== 'closed') {
+      this.finish(new AbortReason('HW_ERR_PEER_CLOSED', 'the connection closed'), 'destroy');
+    }
+    this.host.onConnectionClosed(this);
+  };
+
+  // ---- calls ------------------------------------------------------------
+
+  private startPending(): void {
+    if (this.pendingStarts.length === 0) return;
+    const starts = this.pendingStarts;
+    this.pendingStarts = [];
+    for (const start of starts) {
+      // A call may have been cancelled, or the connection lost, by a later frame of the same chunk.
+      if (this.calls.get(start.call.id) !== start.call) continue;
+      this.runHandler(start);
+    }
+  }
+
+  private runHandler({ call, handler, params }: PendingStart): void {
+    if (channels.callStart.hasSubscribers) {
+      channels.callStart.publish({
+        method: call.method,
+        id: call.id,
+        remoteAddress: this.remoteAddress,
+        remotePort: this.remotePort,
+      });
+    }
+    const ctx: CallContext = {
+      method: call.method,
+      id: call.id,
+      signal: call.controller.signal,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      progress: (data: unknown) => this.progress(call, data),
+    };
+    let outcome: unknown;
+    try {
+      outcome = handler(params, ctx);
+    } catch (err) {
+      this.fail(call, err);
+      return;
+    }
+    if (isThenable(outcome)) {
+      outcome.then(
+        (value) => this.succeed(call, value),
+        (err: unknown) => this.fail(call, err),
+      );
+    } else {
+      this.succeed(call, outcome);
+    }
+  }
+
+  private progress(call: Call, data: unknown): boolean {
+    if (this.calls.get(call.id) !== call) return false;
+    const payload = this.host.codec.encode(data);
+    if (payload.byteLength > this.peerMaxFrameBytes) {
+      throw new PayloadError(
+        'HW_ERR_ENCODE',
+        `progress of ${payload.byteLength} bytes exceeds the client's frame limit of ${this.peerMaxFrameBytes} bytes`,
+      );
+    }
+    return this.write(encodeFrame(FrameType.PROGRESS, call.id, payload));
+  }
+
+  private succeed(call: Call, value: unknown): void {
+    if (this.calls.get(call.id) !== call) return;
+    let payload: Uint8Array;
+    try {
+      payload = this.host.codec.encode(value);
+    } catch (err) {
+      this.fail(call, err);
+      return;
+    }
+    if (payload.byteLength > this.peerMaxFrameBytes) {
+      this.fail(
+        call,
+        new HeartwireError(
+          'HW_ERR_PAYLOAD_TOO_LARGE',
+          `result of ${payload.byteLength} bytes exceeds the client's frame limit of ${this.peerMaxFrameBytes} bytes`,
+        ),
+      );
+      return;
+    }
+    this.endCall(call, 'result');
+    this.write(encodeFrame(FrameType.RESULT, call.id, payload));
+  }
+
+  private fail(call: Call, err: unknown): void {
+    if (this.calls.get(call.id) !== call) return;
+    this.endCall(call, 'error');
+    if (err instanceof HeartwireError) {
+      this.writeCallError(call.id, err.code, err.message);
+    } else {
+      const message = err instanceof Error ? err.message : String(err);
+      this.writeCallError(call.id, 'HW_ERR_HANDLER', message);
+    }
+  }
+
+  private abortCall(call: Call, reason: AbortReason): void {
+    if (this.calls.get(call.id) !== call) return;
+    this.endCall(call, 'aborted');
+    this.publishAbort(call, reason);
+    call.controller.abort(reason);
+  }
+
+  private endCall(call: Call, outcome: 'result' | 'error' | 'aborted'): void {
+    this.calls.delete(call.id);
+    if (channels.callEnd.hasSubscribers) {
+      channels.callEnd.publish({
+        method: call.method,
+        id: call.id,
+        remoteAddress: this.remoteAddress,
+        remotePort: this.remotePort,
+        outcome,
+        durationMs: now() - call.startedAt,
+      });
+    }
+    if (this.calls.size === 0 && this.state === 'open') {
+      this.liveness?.deactivate();
+      this.schedule();
+      // A half-closed client can send no new call: once its last call ended, we are done.
+      if (this.peerWriteEnded) this.finish(undefined, 'end');
+    }
+  }
+
+  private publishAbort(call: Call, reason: AbortReason): void {
+    if (channels.callAbort.hasSubscribers) {
+      channels.callAbort.publish({
+        method: call.method,
+        id: call.id,
+        remoteAddress: this.remoteAddress,
+        remotePort: this.remotePort,
+        reason,
+        at: now(),
+      });
+    }
+  }
+
+  // ---- liveness ---------------------------------------------------------
+
+  private schedule(): void {
+    const liveness = this.liveness;
+    if (liveness === undefined || this.state !== 'open') return;
+    const at = liveness.nextDeadline();
+    if (at === Infinity) {
+      this.clearTimer();
+      return;
+    }
+    // A timer due no later than needed may stay: it re-arms when it fires.
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - now())));
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.runLiveness();
+  };
+
+  private readonly onRecheck = (): void => {
+    this.recheckPending = false;
+    this.runLiveness();
+  };
+
+  private runLiveness(): void {
+    const liveness = this.liveness;
+    if (liveness === undefined || this.state !== 'open') return;
+    const action: LivenessAction = liveness.tick(now());
+    switch (action.type) {
+      case 'ping':
+        this.write(encodeFrame(FrameType.PING, 0, encodePingPayload(action.seq)));
+        break;
+      case 'recheck':
+        // A deadline passed. Let one turn of I/O run first: if our event loop was blocked,
+        // the answer may be waiting in the kernel, and setImmediate runs after the poll phase.
+        if (!this.recheckPending) {
+          this.recheckPending = true;
+          setImmediate(this.onRecheck);
+        }
+        return;
+      case 'dead': {
+        const stalled = action.verdict === 'stalled';
+        const code: AbortCode = stalled ? 'HW_ERR_PEER_STALLED' : 'HW_ERR_PEER_SILENT';
+        const message = stalled
+          ? 'the client stopped reading: bytes written to it made no progress within the bound'
+          : `the client did not answer a heartbeat within ${this.host.options.silentMs} ms`;
+        this.finish(new AbortReason(code, message), 'reset');
+        return;
+      }
+      case 'none':
+        break;
+    }
+    this.schedule();
+  }
+
+  // ---- output -----------------------------------------------------------
+
+  private write(bytes: Uint8Array): boolean {
+    if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) return false;
+    const ok = this.socket.write(bytes, this.afterWrite);
+    if (this.socket.writableLength > 0 && this.liveness !== undefined) {
+      this.liveness.onBacklog(now());
+      this.schedule();
+    }
+    return ok;
+  }
+
+  private writeCallError(id: number, code: string, message: string): void {
+    this.write(encodeFrame(FrameType.ERROR, id, encodeCallError(this.host.codec, code, message)));
+  }
+
+  private writeGoAway(code: string, message: string): void {
+    this.write(encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(this.host.codec, { code, message, lastStream: this.lastStream })));
+  }
+
+  private protocolError(err: ProtocolError): void {
+    if (this.state === 'closed') return;
+    this.writeGoAway(err.code, err.message);
+    this.finish(new AbortReason('HW_ERR_PROTOCOL', `protocol error: ${err.message}`, { cause: err }), 'end');
+  }
+
+  /**
+   * Ends the connection once: aborts every call with `reason`, then closes
+   * the socket. `reset` for a peer declared gone (frees the kernel from
+   * retrying for minutes), `end` to flush what we wrote, `destroy` when the
+   * peer already closed or broke the connection.
+   */
+  private finish(reason: AbortReason | undefined, how: 'reset' | 'end' | 'destroy'): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeReason = reason;
+    this.clearTimer();
+    clearTimeout(this.handshakeTimer);
+    this.liveness?.deactivate();
+    this.pendingStarts = [];
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    if (reason !== undefined) {
+      for (const call of calls) {
+        this.publishAbort(call, reason);
+        call.controller.abort(reason);
+      }
+    }
+    if (channels.connectionClose.hasSubscribers) {
+      channels.connectionClose.publish({
+        remoteAddress: this.remoteAddress,
+        remotePort: this.remotePort,
+        reason: this.closeReason,
+        at: now(),
+      });
+    }
+    if (how === 'reset') {
+      this.socket.resetAndDestroy();
+    } else if (how === 'destroy') {
+      this.socket.destroy();
+    } else {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}

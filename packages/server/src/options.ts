@@ -1,0 +1,71 @@
+import { checkIntegerOption, InvalidOptionError, resolveCodecLimits, withDefaults, type CodecLimits } from '@heartwire/core';
+
+/** Options of {@link createServer}. Every field is optional; see {@link DEFAULT_SERVER_OPTIONS}. */
+export interface ServerOptions {
+  /** Interval between heartbeats (PING frames) while a connection has calls in flight, in ms. Defaults to 1000. */
+  readonly heartbeatMs?: number;
+  /** Shortest heartbeat interval a client may ask for in its HELLO, in ms. Defaults to 100. */
+  readonly minHeartbeatMs?: number;
+  /** How long a heartbeat may stay unanswered before the client is declared silent, in ms. Defaults to 3000. */
+  readonly silentMs?: number;
+  /** How long bytes we wrote may make no progress into a client's receive window before it is declared stalled, in ms (0: off). Defaults to 5000. */
+  readonly stallMs?: number;
+  /** Largest frame payload accepted from a client, in bytes. Defaults to 4 MiB. */
+  readonly maxFrameBytes?: number;
+  /** Most calls one connection may have in flight; more is a protocol error. Defaults to 100. */
+  readonly maxCallsPerConnection?: number;
+  /** Longest method name, in characters. Defaults to 256. */
+  readonly maxMethodLength?: number;
+  /** How long a new connection has to complete its HELLO, in ms. Defaults to 10000. */
+  readonly handshakeTimeoutMs?: number;
+  /** MessagePack decode limits for params. Defaults to {@link DEFAULT_CODEC_LIMITS}. */
+  readonly codec?: Partial<CodecLimits>;
+}
+
+/** Options after defaults were applied and every value was checked. */
+export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'codec'>> {
+  readonly codec: CodecLimits;
+}
+
+/** The defaults, and why. */
+export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec'>> = Object.freeze({
+  // Long jobs run for seconds to minutes: one 14-byte frame a second per busy connection is
+  // cheap, and well inside every proxy idle timer (nginx 10 min, AWS ALB 60 s, Heroku 55 s).
+  heartbeatMs: 1000,
+  // Below 100 ms heartbeats cost more than they detect on a loaded server.
+  minHeartbeatMs: 100,
+  // Three intervals: rides out a TCP retransmission (initial RTO 1 s) and a client GC pause,
+  // and still stops a job within heartbeatMs + silentMs = 4 s of the client going silent.
+  silentMs: 3000,
+  // A reader that takes no byte for 5 s is not keeping up; longer than silentMs, since the
+  // silent rule already catches a stalled reader that cannot answer heartbeats.
+  stallMs: 5000,
+  // gRPC's default message limit: large enough for real payloads, small enough to buffer.
+  maxFrameBytes: 4 * 1024 * 1024,
+  // HTTP/2's recommended minimum for concurrent streams.
+  maxCallsPerConnection: 100,
+  maxMethodLength: 256,
+  // Generous for slow links, short enough that idle sockets cannot pile up.
+  handshakeTimeoutMs: 10_000,
+});
+
+/** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('server options must be an object');
+  }
+  const o = withDefaults<Record<string, unknown>>(DEFAULT_SERVER_OPTIONS, options as Record<string, unknown>);
+  const heartbeatMs = checkIntegerOption('heartbeatMs', o.heartbeatMs, 1);
+  const minHeartbeatMs = checkIntegerOption('minHeartbeatMs', o.minHeartbeatMs, 1, heartbeatMs);
+  return Object.freeze({
+    heartbeatMs,
+    minHeartbeatMs,
+    silentMs: checkIntegerOption('silentMs', o.silentMs, 1),
+    stallMs: checkIntegerOption('stallMs', o.stallMs, 0),
+    maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, 64, 0xffff_ffff),
+    maxCallsPerConnection: checkIntegerOption('maxCallsPerConnection', o.maxCallsPerConnection, 1),
+    maxMethodLength: checkIntegerOption('maxMethodLength', o.maxMethodLength, 1),
+    handshakeTimeoutMs: checkIntegerOption('handshakeTimeoutMs', o.handshakeTimeoutMs, 1),
+    codec: resolveCodecLimits(options.codec, 'codec'),
+  });
+}

@@ -1,0 +1,102 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
+import { Connection, type ConnectionHost } from './connection.js';
+import type { Handler } from './handler.js';
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
+
+/**
+ * A heartwire server. Its lifecycle follows `net.Server`: `listen()`,
+ * `address()`, `close()`, and the events `'listening'`, `'close'` and
+ * `'error'`.
+ */
+export class HeartwireServer extends EventEmitter implements ConnectionHost {
+  /** The options in force, defaults applied. */
+  readonly options: ResolvedServerOptions;
+  readonly codec: PayloadCodec;
+  private readonly handlers = new Map<string, Handler>();
+  private readonly server: net.Server;
+  private readonly live = new Set<Connection>();
+  private closingValue = false;
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    this.options = resolveServerOptions(options);
+    this.codec = new PayloadCodec(this.options.codec);
+    // allowHalfOpen: we decide what a client's FIN means (see PROTOCOL.md, HALF_CLOSE).
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      if (this.closingValue) {
+        socket.destroy();
+        return;
+      }
+      this.live.add(new Connection(socket, this));
+    });
+    this.server.on('listening', () => this.emit('listening'));
+    this.server.on('error', (err) => this.emit('error', err));
+    this.server.on('close', () => this.emit('close'));
+  }
+
+  /** True once `close()` was called: new calls are refused. */
+  get closing(): boolean {
+    return this.closingValue;
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.live.size;
+  }
+
+  /** Registers the handler of `method`. A method has one handler. */
+  handle<P = any, R = unknown>(method: string, handler: Handler<P, R>): this {
+    if (typeof method !== 'string' || method.length === 0 || method.length > this.options.maxMethodLength) {
+      throw new InvalidOptionError(`method must be a string of 1 to ${this.options.maxMethodLength} characters`);
+    }
+    if (typeof handler !== 'function') {
+      throw new InvalidOptionError(`handler of method "${method}" must be a function`);
+    }
+    if (this.handlers.has(method)) {
+      throw new InvalidOptionError(`method "${method}" already has a handler`);
+    }
+    this.handlers.set(method, handler as Handler);
+    return this;
+  }
+
+  lookup(method: string): Handler | undefined {
+    return this.handlers.get(method);
+  }
+
+  /** As `net.Server.listen`. */
+  listen(port?: number, host?: string, listener?: () => void): this;
+  listen(options: net.ListenOptions, listener?: () => void): this;
+  listen(...args: unknown[]): this {
+    (this.server.listen as (...a: unknown[]) => unknown)(...args);
+    return this;
+  }
+
+  /** As `net.Server.address`. */
+  address(): net.AddressInfo | string | null {
+    return this.server.address();
+  }
+
+  /**
+   * Stops accepting connections, aborts every call in flight with
+   * `HW_ERR_SERVER_SHUTDOWN` (its client gets an ERROR frame with that code,
+   * then GOAWAY), and closes every connection. `callback` runs when the
+   * server has closed, as on `net.Server`.
+   */
+  close(callback?: (err?: Error) => void): this {
+    this.closingValue = true;
+    this.server.close(callback);
+    for (const connection of this.live) connection.shutdown();
+    return this;
+  }
+
+  onConnectionClosed(connection: Connection): void {
+    this.live.delete(connection);
+  }
+}
+
+/** Creates a heartwire server; see {@link ServerOptions} for the defaults. */
+export function createServer(options?: ServerOptions): HeartwireServer {
+  return new HeartwireServer(options);
+}
