@@ -1,6 +1,6 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { PayloadError } from './errors.js';
-import { checkIntegerOption } from './options.js';
+import { checkIntegerOption, withDefaults } from './options.js';
 
 /** Limits applied while decoding a MessagePack payload; each is checked before the item's body is read. */
 export interface CodecLimits {
@@ -32,7 +32,7 @@ export const DEFAULT_CODEC_LIMITS: CodecLimits = Object.freeze({
 
 /** Checks user-supplied codec limits and fills in defaults. */
 export function resolveCodecLimits(limits: Partial<CodecLimits> = {}, optionPrefix = 'codec'): CodecLimits {
-  const out = { ...DEFAULT_CODEC_LIMITS, ...limits };
+  const out = withDefaults<CodecLimits>(DEFAULT_CODEC_LIMITS, limits);
   for (const key of Object.keys(DEFAULT_CODEC_LIMITS) as (keyof CodecLimits)[]) {
     checkIntegerOption(`${optionPrefix}.${key}`, out[key], 1);
   }

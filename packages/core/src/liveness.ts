@@ -167,6 +167,7 @@ export class Liveness {
   }
 
   private silentDeadline(): number {
+    if (this.peerWriteClosed) return Infinity;
     if (this.heartbeatMs === 0) return this.lastInboundAt + this.silentMs;
     const oldest = this.pendingSentAt[0];
     return oldest === undefined ? Infinity : oldest + this.silentMs;

@@ -1,0 +1,357 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_CODEC_LIMITS,
+  HeartwireError,
+  InvalidOptionError,
+  PayloadCodec,
+  PayloadError,
+  resolveCodecLimits,
+  type CodecLimits,
+} from '@heartwire/core';
+
+function hex(text: string): Uint8Array {
+  const clean = text.replace(/\s+/g, '');
+  const out = new Uint8Array(clean.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(clean.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+function expectPayloadError(fn: () => unknown, code: 'HW_ERR_BAD_PAYLOAD' | 'HW_ERR_ENCODE'): PayloadError {
+  const err = catchError(fn);
+  expect(err).toBeInstanceOf(PayloadError);
+  expect(err).toBeInstanceOf(HeartwireError);
+  expect((err as PayloadError).code).toBe(code);
+  expect((err as PayloadError).name).toBe('PayloadError');
+  return err as PayloadError;
+}
+
+function codecWith(limits: Partial<CodecLimits>): PayloadCodec {
+  return new PayloadCodec(resolveCodecLimits(limits));
+}
+
+describe('PayloadCodec: round trips', () => {
+  const codec = new PayloadCodec();
+
+  const cases: [string, unknown][] = [
+    ['null', null],
+    ['true', true],
+    ['false', false],
+    ['zero', 0],
+    ['positive fixint', 127],
+    ['negative fixint', -32],
+    ['uint8', 200],
+    ['int16', -30_000],
+    ['uint32', 0xffffffff],
+    ['int32 min', -0x80000000],
+    ['max safe integer', Number.MAX_SAFE_INTEGER],
+    ['min safe integer', Number.MIN_SAFE_INTEGER],
+    ['float', 3.141592653589793],
+    ['negative float', -0.000123],
+    ['infinity', Infinity],
+    ['empty string', ''],
+    ['ascii string', 'hello'],
+    ['unicode string', 'héllo wörld — 日本語 😀 \u0000 end'],
+    ['long string', 'x'.repeat(70_000)],
+    ['empty array', []],
+    ['empty map', {}],
+    ['array of mixed', [1, 'two', null, true, 4.5, [6], { seven: 7 }]],
+    [
+      'nested maps and arrays',
+      {
+        user: { id: 42, name: 'Zoë', tags: ['a', 'b'], meta: { nested: { deeper: [1, [2, [3, [4]]]] } } },
+        list: [{ a: 1 }, { b: [true, false] }],
+        empty: { arr: [], map: {} },
+      },
+    ],
+    ['map with unicode keys', { 'ключ': 'значение', '🔑': 1 }],
+    ['map with constructor-like keys', { constructor: 1, toString: 'x', hasOwnProperty: null }],
+    ['big array', Array.from({ length: 1000 }, (_, i) => i * 3)],
+  ];
+
+  for (const [name, value] of cases) {
+    it(`round trips ${name}`, () => {
+      const bytes = codec.encode(value);
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect(codec.decode(bytes)).toEqual(value);
+    });
+  }
+
+  it('NaN round trips', () => {
+    expect(Number.isNaN(codec.decode(codec.encode(Number.NaN)))).toBe(true);
+  });
+
+  it('binary Uint8Array round trips as Uint8Array with the same bytes', () => {
+    const bin = new Uint8Array([0, 1, 2, 254, 255]);
+    const out = codec.decode(codec.encode(bin));
+    expect(out).toBeInstanceOf(Uint8Array);
+    expect(Array.from(out as Uint8Array)).toEqual([0, 1, 2, 254, 255]);
+  });
+
+  it('binary nested in a structure, including an empty one and a view at an offset', () => {
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const value = { blob: backing.subarray(2, 5), empty: new Uint8Array(0), list: [new Uint8Array([7])] };
+    const out = codec.decode(codec.encode(value)) as { blob: Uint8Array; empty: Uint8Array; list: Uint8Array[] };
+    expect(Array.from(out.blob)).toEqual([1, 2, 3]);
+    expect(out.empty).toBeInstanceOf(Uint8Array);
+    expect(out.empty.byteLength).toBe(0);
+    expect(Array.from(out.list[0] as Uint8Array)).toEqual([7]);
+  });
+
+  it('undefined in a map is kept as a key (encoded as nil)', () => {
+    const out = codec.decode(codec.encode({ a: undefined, b: 1 })) as Record<string, unknown>;
+    expect(Object.keys(out).sort()).toEqual(['a', 'b']);
+    expect(out.a).toBeNull();
+  });
+
+  it('encode returns a fresh buffer: a later encode does not overwrite an earlier result', () => {
+    const first = codec.encode({ value: 'first' });
+    const snapshot = toHex(first);
+    const second = codec.encode({ value: 'second, and longer' });
+    expect(toHex(first)).toBe(snapshot);
+    expect(first.buffer).not.toBe(second.buffer);
+    expect(codec.decode(first)).toEqual({ value: 'first' });
+  });
+
+  it('encodes known bytes (hex vectors)', () => {
+    expect(toHex(codec.encode(null))).toBe('c0');
+    expect(toHex(codec.encode(true))).toBe('c3');
+    expect(toHex(codec.encode(1))).toBe('01');
+    expect(toHex(codec.encode('a'))).toBe('a161');
+    expect(toHex(codec.encode([1, 2]))).toBe('920102');
+    expect(toHex(codec.encode({ a: 1 }))).toBe('81a16101');
+    expect(toHex(codec.encode(new Uint8Array([1, 2])))).toBe('c4020102');
+  });
+
+  it('decodes a value from a view at a non-zero offset', () => {
+    const backing = hex('ff ff 92 01 a1 62 ff');
+    expect(codec.decode(backing.subarray(2, 6))).toEqual([1, 'b']);
+  });
+
+  it('keeps working after a decode error and after an encode error', () => {
+    expect(() => codec.decode(hex('92 01'))).toThrow(PayloadError);
+    expect(codec.decode(codec.encode([1, 2]))).toEqual([1, 2]);
+    expect(() => codec.encode(() => 1)).toThrow(PayloadError);
+    expect(codec.decode(codec.encode({ ok: true }))).toEqual({ ok: true });
+  });
+});
+
+describe('PayloadCodec: decode errors are PayloadError HW_ERR_BAD_PAYLOAD', () => {
+  const codec = new PayloadCodec();
+
+  it('empty input', () => {
+    expectPayloadError(() => codec.decode(new Uint8Array(0)), 'HW_ERR_BAD_PAYLOAD');
+  });
+
+  it('truncated bytes, at every truncation point of a real payload', () => {
+    const full = codec.encode({ method: 'sum', params: [1, 2, 3], blob: new Uint8Array([1, 2, 3]), s: 'héllo' });
+    for (let n = 0; n < full.byteLength; n++) {
+      const err = expectPayloadError(() => codec.decode(full.subarray(0, n)), 'HW_ERR_BAD_PAYLOAD');
+      expect(err.cause).toBeDefined();
+    }
+    expect(codec.decode(full)).toBeTruthy();
+  });
+
+  it('trailing extra bytes', () => {
+    expectPayloadError(() => codec.decode(hex('01 02')), 'HW_ERR_BAD_PAYLOAD');
+    const good = codec.encode({ a: [1, 2] });
+    const padded = new Uint8Array(good.byteLength + 1);
+    padded.set(good);
+    const err = expectPayloadError(() => codec.decode(padded), 'HW_ERR_BAD_PAYLOAD');
+    expect(err.message).toMatch(/not valid MessagePack/);
+  });
+
+  it('an array header claiming 4 billion items (dd ff ff ff ff) is refused', () => {
+    const err = expectPayloadError(() => codec.decode(hex('dd ff ff ff ff')), 'HW_ERR_BAD_PAYLOAD');
+    expect(err.message).toMatch(/maxArrayLength/);
+  });
+
+  it('a map header claiming 4 billion entries (df ff ff ff ff) is refused', () => {
+    const err = expectPayloadError(() => codec.decode(hex('df ff ff ff ff')), 'HW_ERR_BAD_PAYLOAD');
+    expect(err.message).toMatch(/maxMapLength/);
+  });
+
+  it('a str32 header claiming 4 GiB is refused by maxStrLength', () => {
+    const err = expectPayloadError(() => codec.decode(hex('db ff ff ff ff')), 'HW_ERR_BAD_PAYLOAD');
+    expect(err.message).toMatch(/maxStrLength/);
+  });
+
+  it('a bin32 header claiming 4 GiB is refused by maxBinLength', () => {
+    const err = expectPayloadError(() => codec.decode(hex('c6 ff ff ff ff')), 'HW_ERR_BAD_PAYLOAD');
+    expect(err.message).toMatch(/maxBinLength/);
+  });
+
+  it('unused byte 0xc1 is refused', () => {
+    expectPayloadError(() => codec.decode(hex('c1')), 'HW_ERR_BAD_PAYLOAD');
+  });
+});
+
+describe('PayloadCodec: configured limits', () => {
+  it('maxArrayLength: exactly at the limit passes, one more fails', () => {
+    const codec = codecWith({ maxArrayLength: 3 });
+    expect(codec.decode(codec.encode([1, 2, 3]))).toEqual([1, 2, 3]);
+    expectPayloadError(() => codec.decode(codec.encode([1, 2, 3, 4])), 'HW_ERR_BAD_PAYLOAD');
+  });
+
+  it('maxStrLength counts UTF-8 bytes', () => {
+    const codec = codecWith({ maxStrLength: 4 });
+    expect(codec.decode(codec.encode('abcd'))).toBe('abcd');
+    expect(codec.decode(codec.encode('éé'))).toBe('éé'); // 4 bytes
+    expectPayloadError(() => codec.decode(codec.encode('abcde')), 'HW_ERR_BAD_PAYLOAD');
+    expectPayloadError(() => codec.decode(codec.encode('ééa')), 'HW_ERR_BAD_PAYLOAD'); // 3 chars, 5 bytes
+  });
+
+  it('maxStrLength applies to map keys too', () => {
+    const codec = codecWith({ maxStrLength: 4 });
+    expectPayloadError(() => codec.decode(codec.encode({ longkey: 1 })), 'HW_ERR_BAD_PAYLOAD');
+  });
+
+  it('maxBinLength', () => {
+    const codec = codecWith({ maxBinLength: 2 });
+    expect(Array.from(codec.decode(codec.encode(new Uint8Array([1, 2]))) as Uint8Array)).toEqual([1, 2]);
+    expectPayloadError(() => codec.decode(codec.encode(new Uint8Array([1, 2, 3]))), 'HW_ERR_BAD_PAYLOAD');
+  });
+
+  it('maxMapLength', () => {
+    const codec = codecWith({ maxMapLength: 2 });
+    expect(codec.decode(codec.encode({ a: 1, b: 2 }))).toEqual({ a: 1, b: 2 });
+    expectPayloadError(() => codec.decode(codec.encode({ a: 1, b: 2, c: 3 })), 'HW_ERR_BAD_PAYLOAD');
+  });
+
+  it('limits apply to nested items', () => {
+    const codec = codecWith({ maxArrayLength: 2 });
+    expectPayloadError(() => codec.decode(hex('92 01 93 01 02 03')), 'HW_ERR_BAD_PAYLOAD');
+  });
+});
+
+describe('PayloadCodec: prototype safety', () => {
+  const codec = new PayloadCodec();
+
+  it('a map with a __proto__ key is rejected', () => {
+    // { "__proto__": { "polluted": true } }
+    const bytes = hex('81 a9' + toHex(new TextEncoder().encode('__proto__')) + '81 a8' + toHex(new TextEncoder().encode('polluted')) + 'c3');
+    expectPayloadError(() => codec.decode(bytes), 'HW_ERR_BAD_PAYLOAD');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('a nested __proto__ key is rejected too', () => {
+    const inner = '81 a9' + toHex(new TextEncoder().encode('__proto__')) + '01';
+    const bytes = hex('81 a1 78' + inner); // { x: { __proto__: 1 } }
+    expectPayloadError(() => codec.decode(bytes), 'HW_ERR_BAD_PAYLOAD');
+  });
+
+  it('a "constructor" key is an own property and leaves Object.prototype alone', () => {
+    // { "constructor": { "prototype": { "polluted": true } } }
+    const bytes = codec.encode({ constructor: { prototype: { polluted: true } } });
+    const before = Object.getOwnPropertyNames(Object.prototype).sort();
+    const out = codec.decode(bytes) as Record<string, unknown>;
+    expect(Object.prototype.hasOwnProperty.call(out, 'constructor')).toBe(true);
+    expect(out.constructor).toEqual({ prototype: { polluted: true } });
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(before);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype.constructor).toBe(Object);
+  });
+});
+
+describe('PayloadCodec: encode errors are PayloadError HW_ERR_ENCODE', () => {
+  const codec = new PayloadCodec();
+
+  it('a function', () => {
+    const err = expectPayloadError(() => codec.encode(() => 1), 'HW_ERR_ENCODE');
+    expect(err.cause).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/cannot be encoded/);
+  });
+
+  it('a function nested in a structure', () => {
+    expectPayloadError(() => codec.encode({ a: [1, { f: function named() {} }] }), 'HW_ERR_ENCODE');
+  });
+
+  it('a symbol', () => {
+    expectPayloadError(() => codec.encode(Symbol('s')), 'HW_ERR_ENCODE');
+  });
+
+  it('a structure deeper than maxDepth (default 100)', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < DEFAULT_CODEC_LIMITS.maxDepth + 5; i++) deep = [deep];
+    expectPayloadError(() => codec.encode(deep), 'HW_ERR_ENCODE');
+  });
+
+  it('a cycle is refused (hits maxDepth) instead of overflowing the stack', () => {
+    const a: Record<string, unknown> = {};
+    a.self = a;
+    expectPayloadError(() => codec.encode(a), 'HW_ERR_ENCODE');
+  });
+
+  it('a configured maxDepth: every nesting level counts, the scalar leaf included', () => {
+    const limited = codecWith({ maxDepth: 3 });
+    // [[0]]: two arrays and a leaf = 3 levels; [[[]]]: three (empty) arrays = 3 levels.
+    expect(limited.decode(limited.encode([[0]]))).toEqual([[0]]);
+    expect(limited.decode(limited.encode([[[]]]))).toEqual([[[]]]);
+    expect(limited.decode(limited.encode({ a: { b: 1 } }))).toEqual({ a: { b: 1 } });
+    // One level more.
+    expectPayloadError(() => limited.encode([[[0]]]), 'HW_ERR_ENCODE');
+    expectPayloadError(() => limited.encode({ a: { b: { c: 1 } } }), 'HW_ERR_ENCODE');
+    expectPayloadError(() => limited.encode([[[[]]]]), 'HW_ERR_ENCODE');
+  });
+});
+
+describe('resolveCodecLimits', () => {
+  it('returns the defaults when given nothing, frozen', () => {
+    const limits = resolveCodecLimits();
+    expect(limits).toEqual(DEFAULT_CODEC_LIMITS);
+    expect(Object.isFrozen(limits)).toBe(true);
+    expect(Object.isFrozen(DEFAULT_CODEC_LIMITS)).toBe(true);
+  });
+
+  it('fills in the defaults around the given values', () => {
+    const limits = resolveCodecLimits({ maxStrLength: 10, maxDepth: 7 });
+    expect(limits).toEqual({ ...DEFAULT_CODEC_LIMITS, maxStrLength: 10, maxDepth: 7 });
+  });
+
+  const bad: [keyof CodecLimits, unknown][] = [
+    ['maxStrLength', 0],
+    ['maxBinLength', -1],
+    ['maxArrayLength', 1.5],
+    ['maxMapLength', Number.NaN],
+    ['maxDepth', '10'],
+    ['maxStrLength', Infinity],
+    ['maxBinLength', null],
+    ['maxArrayLength', 2 ** 53],
+    ['maxMapLength', {}],
+  ];
+
+  for (const [key, value] of bad) {
+    it(`rejects ${key} = ${typeof value === 'string' ? JSON.stringify(value) : String(value)} with a message naming the option`, () => {
+      const err = catchError(() => resolveCodecLimits({ [key]: value } as Partial<CodecLimits>));
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect(err).toBeInstanceOf(HeartwireError);
+      expect((err as InvalidOptionError).code).toBe('HW_ERR_INVALID_OPTION');
+      expect((err as InvalidOptionError).name).toBe('InvalidOptionError');
+      expect((err as InvalidOptionError).message).toContain(`codec.${key}`);
+    });
+  }
+
+  it('the message uses the given option prefix', () => {
+    const err = catchError(() => resolveCodecLimits({ maxDepth: 0 }, 'server.codec'));
+    expect((err as InvalidOptionError).message).toContain('server.codec.maxDepth');
+    expect((err as InvalidOptionError).message).toContain('got 0');
+  });
+
+  it('accepts the minimum of 1 for every limit', () => {
+    const ones = { maxStrLength: 1, maxBinLength: 1, maxArrayLength: 1, maxMapLength: 1, maxDepth: 1 };
+    expect(resolveCodecLimits(ones)).toEqual(ones);
+  });
+});
