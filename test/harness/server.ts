@@ -1,0 +1,62 @@
+import diagnostics from 'node:diagnostics_channel';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { createServer, type HeartwireServer, type ServerOptions } from '@heartwire/server';
+import type { CallAbortMessage, ConnectionCloseMessage } from '@heartwire/server';
+import { Waiter } from './waiter.js';
+
+/** A server on 127.0.0.1 and an ephemeral port. */
+export async function startServer(
+  options: ServerOptions,
+  setup: (server: HeartwireServer) => void,
+): Promise<{ server: HeartwireServer; port: number; close(): Promise<void> }> {
+  const server = createServer(options);
+  setup(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * Records what the server publishes on diagnostics_channel, so tests wait on
+ * events (an abort, a closed connection) instead of sleeping.
+ */
+export class ServerEvents {
+  readonly aborts: CallAbortMessage[] = [];
+  readonly closes: ConnectionCloseMessage[] = [];
+  private readonly waiter = new Waiter();
+  private readonly onAbort = (message: unknown): void => {
+    this.aborts.push(message as CallAbortMessage);
+    this.waiter.wake();
+  };
+  private readonly onClose = (message: unknown): void => {
+    this.closes.push(message as ConnectionCloseMessage);
+    this.waiter.wake();
+  };
+
+  constructor() {
+    diagnostics.subscribe('heartwire:server:call:abort', this.onAbort);
+    diagnostics.subscribe('heartwire:server:connection:close', this.onClose);
+  }
+
+  dispose(): void {
+    diagnostics.unsubscribe('heartwire:server:call:abort', this.onAbort);
+    diagnostics.unsubscribe('heartwire:server:connection:close', this.onClose);
+  }
+
+  /** Resolves with the first abort (recorded or future) that matches, or rejects after `timeoutMs`. */
+  abort(match: (m: CallAbortMessage) => boolean = () => true, timeoutMs = 20_000): Promise<CallAbortMessage> {
+    return this.waiter.until(() => this.aborts.find(match), `call abort`, timeoutMs);
+  }
+
+  /** Resolves with the first connection close (recorded or future) that matches. */
+  close(match: (m: ConnectionCloseMessage) => boolean = () => true, timeoutMs = 20_000): Promise<ConnectionCloseMessage> {
+    return this.waiter.until(() => this.closes.find(match), `connection close`, timeoutMs);
+  }
+
+}
