@@ -1,6 +1,7 @@
 import {
   checkIntegerOption,
   InvalidOptionError,
+  MIN_MAX_FRAME_BYTES,
   resolveCodecLimits,
   withDefaults,
   type CodecLimits,
@@ -74,7 +75,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     heartbeatMs: o.heartbeatMs === undefined ? undefined : checkIntegerOption('heartbeatMs', o.heartbeatMs, 1),
     serverSilentMs: o.serverSilentMs === undefined ? undefined : checkIntegerOption('serverSilentMs', o.serverSilentMs, 1),
     stallMs: checkIntegerOption('stallMs', o.stallMs, 0),
-    maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, 64, 0xffff_ffff),
+    maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, MIN_MAX_FRAME_BYTES, 0xffff_ffff),
     connectTimeoutMs: checkIntegerOption('connectTimeoutMs', o.connectTimeoutMs, 1),
     signal: signal as AbortSignal | undefined,
     codec: resolveCodecLimits(options.codec, 'codec'),

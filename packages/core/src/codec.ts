@@ -1,5 +1,5 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { PayloadError } from './errors.js';
+import { InvalidOptionError, PayloadError } from './errors.js';
 import { checkIntegerOption, withDefaults } from './options.js';
 
 /** Limits applied while decoding a MessagePack payload; each is checked before the item's body is read. */
@@ -32,6 +32,9 @@ export const DEFAULT_CODEC_LIMITS: CodecLimits = Object.freeze({
 
 /** Checks user-supplied codec limits and fills in defaults. */
 export function resolveCodecLimits(limits: Partial<CodecLimits> = {}, optionPrefix = 'codec'): CodecLimits {
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+    throw new InvalidOptionError(`option ${optionPrefix} must be an object`);
+  }
   const out = withDefaults<CodecLimits>(DEFAULT_CODEC_LIMITS, limits);
   for (const key of Object.keys(DEFAULT_CODEC_LIMITS) as (keyof CodecLimits)[]) {
     checkIntegerOption(`${optionPrefix}.${key}`, out[key], 1);

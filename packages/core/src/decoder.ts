@@ -18,7 +18,8 @@ const EMPTY = new Uint8Array(0);
  * was checked against the limit.
  */
 export class FrameDecoder {
-  private readonly maxPayloadBytes: number;
+  /** Largest payload accepted from the next header on; a connection may raise it after its handshake. */
+  maxPayloadBytes: number;
   private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
   private readonly headerView = new DataView(this.header.buffer);
   private headerFilled = 0;

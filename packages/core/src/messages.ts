@@ -1,6 +1,6 @@
 import type { PayloadCodec } from './codec.js';
 import { PayloadError, ProtocolError } from './errors.js';
-import { PING_PAYLOAD_BYTES } from './protocol.js';
+import { MIN_MAX_FRAME_BYTES, PING_PAYLOAD_BYTES } from './protocol.js';
 
 /** HELLO: the client's first frame. */
 export interface Hello {
@@ -72,7 +72,9 @@ export function decodeHello(codec: PayloadCodec, bytes: Uint8Array): Hello {
     hello.heartbeatMs = value.heartbeatMs;
   }
   if (value.maxFrameBytes !== undefined && value.maxFrameBytes !== null) {
-    if (!isPositiveInt(value.maxFrameBytes)) throw new ProtocolError('HW_ERR_PROTOCOL', 'HELLO maxFrameBytes must be a positive integer');
+    if (!isPositiveInt(value.maxFrameBytes) || value.maxFrameBytes < MIN_MAX_FRAME_BYTES) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `HELLO maxFrameBytes must be an integer >= ${MIN_MAX_FRAME_BYTES}`);
+    }
     hello.maxFrameBytes = value.maxFrameBytes;
   }
   return hello;
@@ -87,6 +89,9 @@ export function decodeWelcome(codec: PayloadCodec, bytes: Uint8Array): Welcome {
   if (!isRecord(value)) throw new ProtocolError('HW_ERR_PROTOCOL', 'WELCOME must be a map');
   for (const key of ['version', 'heartbeatMs', 'silentMs', 'maxFrameBytes', 'maxCalls'] as const) {
     if (!isPositiveInt(value[key])) throw new ProtocolError('HW_ERR_PROTOCOL', `WELCOME ${key} must be a positive integer`);
+  }
+  if ((value.maxFrameBytes as number) < MIN_MAX_FRAME_BYTES) {
+    throw new ProtocolError('HW_ERR_PROTOCOL', `WELCOME maxFrameBytes must be >= ${MIN_MAX_FRAME_BYTES}`);
   }
   return {
     version: value.version as number,

@@ -48,3 +48,12 @@ export const MAX_STREAM_ID = 0xffff_ffff;
 
 /** PING and PONG carry a 4-byte big-endian sequence number. */
 export const PING_PAYLOAD_BYTES = 4;
+
+/**
+ * Smallest `maxFrameBytes` a peer may announce: every connection frame and
+ * every error this implementation sends fits in it.
+ */
+export const MIN_MAX_FRAME_BYTES = 1024;
+
+/** Largest payload accepted before the handshake completed: a HELLO is small, and a stranger gets no big buffer. */
+export const MAX_HANDSHAKE_FRAME_BYTES = 64 * 1024;

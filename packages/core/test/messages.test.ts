@@ -8,6 +8,7 @@ import {
   InvalidOptionError,
   PING_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
+  MIN_MAX_FRAME_BYTES,
   PayloadCodec,
   PayloadError,
   ProtocolError,
@@ -417,5 +418,19 @@ describe('error family', () => {
       'option a.b must be an integer >= 1, got "x"',
     );
     expect((catchError(() => checkIntegerOption('a.b', [1], 1)) as Error).message).toContain('got an array');
+  });
+});
+
+describe('frame limits announced in the handshake', () => {
+  const c = new PayloadCodec();
+  it('HELLO and WELCOME must announce at least MIN_MAX_FRAME_BYTES', () => {
+    expect(MIN_MAX_FRAME_BYTES).toBe(1024);
+    const hello = (maxFrameBytes: number) => c.encode({ versions: [1], maxFrameBytes });
+    expect(decodeHello(c, hello(1024)).maxFrameBytes).toBe(1024);
+    expect(() => decodeHello(c, hello(1023))).toThrow(ProtocolError);
+    const welcome = (maxFrameBytes: number) =>
+      c.encode({ version: 1, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes, maxCalls: 100 });
+    expect(decodeWelcome(c, welcome(1024)).maxFrameBytes).toBe(1024);
+    expect(() => decodeWelcome(c, welcome(1023))).toThrow(/maxFrameBytes/);
   });
 });

@@ -15,6 +15,7 @@ import {
   FrameType,
   HeartwireError,
   Liveness,
+  MAX_HANDSHAKE_FRAME_BYTES,
   negotiate,
   PayloadCodec,
   PayloadError,
@@ -91,7 +92,7 @@ export class Connection {
     const { options } = host;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
-    this.decoder = new FrameDecoder({ maxPayloadBytes: options.maxFrameBytes });
+    this.decoder = new FrameDecoder({ maxPayloadBytes: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes) });
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -144,6 +145,9 @@ export class Connection {
       this.onHandshakeFrame(frame);
       return;
     }
+    if (this.peerHalfCloseAnnounced) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `frame type 0x${frame.type.toString(16)} after HALF_CLOSE`);
+    }
     this.liveness?.onInbound(now());
     switch (frame.type) {
       case FrameType.CALL:
@@ -193,6 +197,7 @@ export class Connection {
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     if (hello.maxFrameBytes !== undefined) this.peerMaxFrameBytes = hello.maxFrameBytes;
+    this.decoder.maxPayloadBytes = options.maxFrameBytes;
     this.liveness = new Liveness({
       heartbeatMs: welcome.heartbeatMs,
       silentMs: welcome.silentMs,
@@ -338,8 +343,9 @@ export class Connection {
       this.fail(call, err);
       return;
     }
-    if (isThenable(outcome)) {
-      outcome.then(
+    if ((typeof outcome === 'object' && outcome !== null) || typeof outcome === 'function') {
+      // Promise.resolve adopts any thenable, and turns a `then` that throws into a rejection.
+      Promise.resolve(outcome).then(
         (value) => this.succeed(call, value),
         (err: unknown) => this.fail(call, err),
       );
@@ -387,10 +393,9 @@ export class Connection {
     if (this.calls.get(call.id) !== call) return;
     this.endCall(call, 'error');
     if (err instanceof HeartwireError) {
-      this.writeCallError(call.id, err.code, err.message);
+      this.writeCallError(call.id, err.code, thrownMessage(err));
     } else {
-      const message = err instanceof Error ? err.message : String(err);
-      this.writeCallError(call.id, 'HW_ERR_HANDLER', message);
+      this.writeCallError(call.id, 'HW_ERR_HANDLER', thrownMessage(err));
     }
   }
 
@@ -512,7 +517,17 @@ export class Connection {
   }
 
   private writeCallError(id: number, code: string, message: string): void {
-    this.write(encodeFrame(FrameType.ERROR, id, encodeCallError(this.host.codec, code, message)));
+    const { codec } = this.host;
+    let payload = encodeCallError(codec, code, message);
+    if (payload.byteLength > this.peerMaxFrameBytes) {
+      // The client's limit (>= 1024 bytes) always has room for a code and the start of the message.
+      const room = Math.max(0, Math.floor((this.peerMaxFrameBytes - 64 - code.length * 3) / 3));
+      payload = encodeCallError(codec, code, `${message.slice(0, room)}…`);
+      if (payload.byteLength > this.peerMaxFrameBytes) {
+        payload = encodeCallError(codec, 'HW_ERR_PAYLOAD_TOO_LARGE', 'the error does not fit the client\'s frame limit');
+      }
+    }
+    this.write(encodeFrame(FrameType.ERROR, id, payload));
   }
 
   private writeGoAway(code: string, message: string): void {
@@ -566,10 +581,13 @@ export class Connection {
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+/** A thrown value's message, whatever was thrown (even an object that cannot become a string). */
+function thrownMessage(err: unknown): string {
+  if (err instanceof Error && typeof err.message === 'string') return err.message;
+  if (typeof err === 'string') return err;
+  try {
+    return `the handler threw a non-Error value: ${String(err)}`;
+  } catch {
+    return 'the handler threw a value that is not an Error';
+  }
 }

@@ -1,4 +1,11 @@
-import { checkIntegerOption, InvalidOptionError, resolveCodecLimits, withDefaults, type CodecLimits } from '@heartwire/core';
+import {
+  checkIntegerOption,
+  InvalidOptionError,
+  MIN_MAX_FRAME_BYTES,
+  resolveCodecLimits,
+  withDefaults,
+  type CodecLimits,
+} from '@heartwire/core';
 
 /** Options of {@link createServer}. Every field is optional; see {@link DEFAULT_SERVER_OPTIONS}. */
 export interface ServerOptions {
@@ -62,7 +69,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     minHeartbeatMs,
     silentMs: checkIntegerOption('silentMs', o.silentMs, 1),
     stallMs: checkIntegerOption('stallMs', o.stallMs, 0),
-    maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, 64, 0xffff_ffff),
+    maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, MIN_MAX_FRAME_BYTES, 0xffff_ffff),
     maxCallsPerConnection: checkIntegerOption('maxCallsPerConnection', o.maxCallsPerConnection, 1),
     maxMethodLength: checkIntegerOption('maxMethodLength', o.maxMethodLength, 1),
     handshakeTimeoutMs: checkIntegerOption('handshakeTimeoutMs', o.handshakeTimeoutMs, 1),
