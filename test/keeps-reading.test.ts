@@ -22,7 +22,9 @@ describe('the server never stops reading', () => {
     const { port, close } = await startServer({ maxCallsPerConnection: calls }, (server) => server.handle('work', forever));
     cleanups.push(close);
     const { peer } = await RawPeer.handshake(port);
-    cleanups.push(() => peer.socket.destroy());
+    cleanups.push(() => {
+      peer.socket.destroy();
+    });
     // 50 calls of 60 KiB each: 3 MB, ~190 times Node 20's 16 KiB read high-water mark.
     const params = new Uint8Array(60 * 1024);
     for (let id = 1; id <= calls; id++) peer.call(id, 'work', params);
@@ -49,7 +51,9 @@ describe('the server never stops reading', () => {
     );
     cleanups.push(close);
     const { peer } = await RawPeer.handshake(port);
-    cleanups.push(() => peer.socket.destroy());
+    cleanups.push(() => {
+      peer.socket.destroy();
+    });
     // Three CALLs in one write: one chunk for the server.
     peer.socket.cork();
     for (const id of [1, 2, 3]) peer.call(id, 'step', id);
