@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import {
   AbortedError,
   checkFrameStream,
@@ -16,6 +15,7 @@ import {
   FrameType,
   HeartwireError,
   Liveness,
+  LivenessTimer,
   PayloadCodec,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -23,12 +23,14 @@ import {
   type ConnectionErrorCode,
   type Frame,
   type GoAwayBody,
+  type LivenessEffect,
   type Welcome,
 } from '@heartwire/core';
 import type { CallOptions, PendingCall } from './call.js';
+import { nodeScheduler } from './scheduler.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 
-const now = (): number => performance.now();
+const now = nodeScheduler.now;
 
 /** How long `close()` waits for the server to close its side before destroying the socket. */
 const CLOSE_GRACE_MS = 1000;
@@ -56,9 +58,7 @@ export class HeartwireClient extends EventEmitter {
   private nextId = 1;
   private goAway: GoAwayBody | undefined;
   private closeError: ConnectionError | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
-  private recheckPending = false;
+  private timer: LivenessTimer | undefined;
   private readonly ready: Promise<HeartwireClient>;
   private settleReady: { resolve(client: HeartwireClient): void; reject(err: unknown): void } | undefined;
   private readonly closed: Promise<void>;
@@ -199,7 +199,7 @@ export class HeartwireClient extends EventEmitter {
     this.calls.set(call.id, call);
     this.write(encodeFrame(FrameType.CALL, call.id, call.payload));
     (this.liveness as Liveness).activate(now());
-    this.schedule();
+    this.timer?.schedule();
   }
 
   private abortCall(call: PendingCall, reason: unknown): void {
@@ -225,7 +225,7 @@ export class HeartwireClient extends EventEmitter {
     this.calls.delete(call.id);
     if (this.calls.size === 0) {
       this.liveness?.deactivate();
-      this.schedule();
+      this.timer?.schedule();
     }
     const next = this.state === 'open' && this.goAway === undefined ? this.waiting.shift() : undefined;
     if (next !== undefined) this.send(next);
@@ -326,11 +326,8 @@ export class HeartwireClient extends EventEmitter {
       throw new ProtocolError('HW_ERR_UNSUPPORTED_VERSION', `the server chose protocol version ${welcome.version}`);
     }
     this.welcome = welcome;
-    this.liveness = new Liveness({
-      heartbeatMs: 0,
-      silentMs: this.options.serverSilentMs ?? welcome.heartbeatMs + welcome.silentMs,
-      stallMs: this.options.stallMs,
-    });
+    this.liveness = new Liveness({ heartbeatMs: 0, silentMs: this.silentBound(), stallMs: this.options.stallMs });
+    this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect);
     this.state = 'open';
     this.settleReady?.resolve(this);
     this.settleReady = undefined;
@@ -420,59 +417,15 @@ export class HeartwireClient extends EventEmitter {
 
   // ---- liveness ---------------------------------------------------------
 
-  private schedule(): void {
-    const liveness = this.liveness;
-    if (liveness === undefined || this.state === 'closed') return;
-    const at = liveness.nextDeadline();
-    if (at === Infinity) {
-      this.clearTimer();
-      return;
-    }
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - now())));
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    this.runLiveness();
+  private readonly onLivenessEffect = (effect: LivenessEffect): void => {
+    // The client sends no PINGs (its machine has heartbeatMs 0): only verdicts reach here.
+    if (effect.type !== 'dead') return;
+    const error =
+      effect.verdict === 'stalled'
+        ? new ConnectionError('HW_ERR_SERVER_STALLED', 'the server stopped reading: our bytes made no progress within the bound')
+        : new ConnectionError('HW_ERR_SERVER_SILENT', `no frame from the server within ${this.silentBound()} ms while calls were in flight`);
+    this.fail(error, 'reset');
   };
-
-  private readonly onRecheck = (): void => {
-    this.recheckPending = false;
-    this.runLiveness();
-  };
-
-  private runLiveness(): void {
-    const liveness = this.liveness;
-    if (liveness === undefined || this.state === 'closed') return;
-    const action = liveness.tick(now());
-    if (action.type === 'recheck') {
-      // Read what waits in the kernel before judging: our own loop may have been blocked.
-      if (!this.recheckPending) {
-        this.recheckPending = true;
-        setImmediate(this.onRecheck);
-      }
-      return;
-    }
-    if (action.type === 'dead') {
-      const error =
-        action.verdict === 'stalled'
-          ? new ConnectionError('HW_ERR_SERVER_STALLED', 'the server stopped reading: our bytes made no progress within the bound')
-          : new ConnectionError('HW_ERR_SERVER_SILENT', `no frame from the server within ${this.silentBound()} ms while calls were in flight`);
-      this.fail(error, 'reset');
-      return;
-    }
-    this.schedule();
-  }
 
   private silentBound(): number {
     const welcome = this.welcome as Welcome;
@@ -483,16 +436,13 @@ export class HeartwireClient extends EventEmitter {
 
   private readonly afterWrite = (err?: Error | null): void => {
     if (err) return; // the socket's 'error' event reports it
-    if (this.liveness !== undefined && this.state !== 'closed') this.liveness.onFlush(now(), this.socket.writableLength);
+    this.timer?.flushed(this.socket.writableLength);
   };
 
   private write(bytes: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(bytes, this.afterWrite);
-    if (this.socket.writableLength > 0 && this.liveness !== undefined) {
-      this.liveness.onBacklog(now());
-      this.schedule();
-    }
+    this.timer?.wrote(this.socket.writableLength);
   }
 
   private failReady(error: HeartwireError): void {
@@ -508,7 +458,7 @@ export class HeartwireClient extends EventEmitter {
     const wasHandshake = this.state === 'handshake';
     this.state = 'closed';
     if (error instanceof ConnectionError) this.closeError = error;
-    this.clearTimer();
+    this.timer?.stop();
     this.liveness?.deactivate();
     if (wasHandshake) {
       this.settleReady?.reject(error);

@@ -56,3 +56,4 @@ export {
 } from './liveness.js';
 export { checkFrameStream } from './rules.js';
 export { checkIntegerOption, withDefaults } from './options.js';
+export { LivenessTimer, type LivenessEffect, type Scheduler } from './liveness-timer.js';

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import {
   AbortReason,
   checkFrameStream,
@@ -15,6 +14,7 @@ import {
   FrameType,
   HeartwireError,
   Liveness,
+  LivenessTimer,
   MAX_HANDSHAKE_FRAME_BYTES,
   negotiate,
   PayloadCodec,
@@ -22,9 +22,10 @@ import {
   ProtocolError,
   type AbortCode,
   type Frame,
-  type LivenessAction,
+  type LivenessEffect,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
+import { nodeScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { CallContext, Handler } from './handler.js';
 
@@ -55,7 +56,7 @@ export interface ConnectionHost {
   onConnectionClosed(connection: Connection): void;
 }
 
-const now = (): number => performance.now();
+const now = nodeScheduler.now;
 
 /** How long a connection being closed on purpose may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1000;
@@ -76,9 +77,7 @@ export class Connection {
   /** The client announced HALF_CLOSE: its FIN does not end its calls. */
   private peerHalfCloseAnnounced = false;
   private peerWriteEnded = false;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
-  private recheckPending = false;
+  private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private pendingStarts: PendingStart[] = [];
   private closeReason: AbortReason | undefined;
@@ -203,6 +202,7 @@ export class Connection {
       silentMs: welcome.silentMs,
       stallMs: options.stallMs,
     });
+    this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect);
     this.state = 'open';
     this.write(encodeFrame(FrameType.WELCOME, 0, encodeWelcome(codec, welcome)));
   }
@@ -242,7 +242,7 @@ export class Connection {
     // The early header goes out before any handler of this chunk runs.
     this.write(encodeFrame(FrameType.ACCEPTED, id));
     (this.liveness as Liveness).activate(now());
-    this.schedule();
+    this.timer?.schedule();
     this.pendingStarts.push({ call, handler, params });
   }
 
@@ -282,9 +282,7 @@ export class Connection {
       this.onConnectionError(err as NodeJS.ErrnoException, true);
       return;
     }
-    if (this.liveness !== undefined && this.state === 'open') {
-      this.liveness.onFlush(now(), this.socket.writableLength);
-    }
+    this.timer?.flushed(this.socket.writableLength);
   };
 
   private onConnectionError(err: NodeJS.ErrnoException, fromWrite: boolean): void {
@@ -420,7 +418,7 @@ export class Connection {
     }
     if (this.calls.size === 0 && this.state === 'open') {
       this.liveness?.deactivate();
-      this.schedule();
+      this.timer?.schedule();
       // A half-closed client can send no new call: once its last call ended, we are done.
       if (this.peerWriteEnded) this.finish(undefined, 'end');
     }
@@ -441,78 +439,25 @@ export class Connection {
 
   // ---- liveness ---------------------------------------------------------
 
-  private schedule(): void {
-    const liveness = this.liveness;
-    if (liveness === undefined || this.state !== 'open') return;
-    const at = liveness.nextDeadline();
-    if (at === Infinity) {
-      this.clearTimer();
+  private readonly onLivenessEffect = (effect: LivenessEffect): void => {
+    if (effect.type === 'ping') {
+      this.write(encodeFrame(FrameType.PING, 0, encodePingPayload(effect.seq)));
       return;
     }
-    // A timer due no later than needed may stay: it re-arms when it fires.
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    this.clearTimer();
-    this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - now())));
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    this.runLiveness();
+    const stalled = effect.verdict === 'stalled';
+    const code: AbortCode = stalled ? 'HW_ERR_PEER_STALLED' : 'HW_ERR_PEER_SILENT';
+    const message = stalled
+      ? 'the client stopped reading: bytes written to it made no progress within the bound'
+      : `the client did not answer a heartbeat within ${this.host.options.silentMs} ms`;
+    this.finish(new AbortReason(code, message), 'reset');
   };
-
-  private readonly onRecheck = (): void => {
-    this.recheckPending = false;
-    this.runLiveness();
-  };
-
-  private runLiveness(): void {
-    const liveness = this.liveness;
-    if (liveness === undefined || this.state !== 'open') return;
-    const action: LivenessAction = liveness.tick(now());
-    switch (action.type) {
-      case 'ping':
-        this.write(encodeFrame(FrameType.PING, 0, encodePingPayload(action.seq)));
-        break;
-      case 'recheck':
-        // A deadline passed. Let one turn of I/O run first: if our event loop was blocked,
-        // the answer may be waiting in the kernel, and setImmediate runs after the poll phase.
-        if (!this.recheckPending) {
-          this.recheckPending = true;
-          setImmediate(this.onRecheck);
-        }
-        return;
-      case 'dead': {
-        const stalled = action.verdict === 'stalled';
-        const code: AbortCode = stalled ? 'HW_ERR_PEER_STALLED' : 'HW_ERR_PEER_SILENT';
-        const message = stalled
-          ? 'the client stopped reading: bytes written to it made no progress within the bound'
-          : `the client did not answer a heartbeat within ${this.host.options.silentMs} ms`;
-        this.finish(new AbortReason(code, message), 'reset');
-        return;
-      }
-      case 'none':
-        break;
-    }
-    this.schedule();
-  }
 
   // ---- output -----------------------------------------------------------
 
   private write(bytes: Uint8Array): boolean {
     if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) return false;
     const ok = this.socket.write(bytes, this.afterWrite);
-    if (this.socket.writableLength > 0 && this.liveness !== undefined) {
-      this.liveness.onBacklog(now());
-      this.schedule();
-    }
+    this.timer?.wrote(this.socket.writableLength);
     return ok;
   }
 
@@ -550,7 +495,7 @@ export class Connection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closeReason = reason;
-    this.clearTimer();
+    this.timer?.stop();
     clearTimeout(this.handshakeTimer);
     this.liveness?.deactivate();
     this.pendingStarts = [];
