@@ -80,7 +80,6 @@ export class Connection {
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private pendingStarts: PendingStart[] = [];
-  private closeReason: AbortReason | undefined;
   private readonly remoteAddress: string | undefined;
   private readonly remotePort: number | undefined;
 
@@ -102,11 +101,6 @@ export class Connection {
         new ProtocolError('HW_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${options.handshakeTimeoutMs} ms`),
       );
     }, options.handshakeTimeoutMs);
-  }
-
-  /** Calls in flight. */
-  get activeCalls(): number {
-    return this.calls.size;
   }
 
   /** Server shutdown: abort every call, tell the client, close. */
@@ -164,7 +158,9 @@ export class Connection {
         this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
         return;
       case FrameType.HALF_CLOSE:
+        // The client will send nothing more, PONGs included: only its reading can still be judged.
         this.peerHalfCloseAnnounced = true;
+        this.liveness?.onPeerWriteClosed();
         return;
       case FrameType.HELLO:
       case FrameType.WELCOME:
@@ -266,7 +262,6 @@ export class Connection {
     if (this.state === 'closed') return;
     if (this.peerHalfCloseAnnounced && this.state === 'open') {
       // The client only closed its sending side, on purpose: its calls go on.
-      this.liveness?.onPeerWriteClosed();
       if (this.calls.size === 0) this.finish(undefined, 'end');
       return;
     }
@@ -406,6 +401,16 @@ export class Connection {
 
   private endCall(call: Call, outcome: 'result' | 'error' | 'aborted'): void {
     this.calls.delete(call.id);
+    this.publishEnd(call, outcome);
+    if (this.calls.size === 0 && this.state === 'open') {
+      this.liveness?.deactivate();
+      this.timer?.schedule();
+      // A half-closed client can send no new call: once its last call ended, we are done.
+      if (this.peerWriteEnded) this.finish(undefined, 'end');
+    }
+  }
+
+  private publishEnd(call: Call, outcome: 'result' | 'error' | 'aborted'): void {
     if (channels.callEnd.hasSubscribers) {
       channels.callEnd.publish({
         method: call.method,
@@ -415,12 +420,6 @@ export class Connection {
         outcome,
         durationMs: now() - call.startedAt,
       });
-    }
-    if (this.calls.size === 0 && this.state === 'open') {
-      this.liveness?.deactivate();
-      this.timer?.schedule();
-      // A half-closed client can send no new call: once its last call ended, we are done.
-      if (this.peerWriteEnded) this.finish(undefined, 'end');
     }
   }
 
@@ -494,7 +493,6 @@ export class Connection {
   private finish(reason: AbortReason | undefined, how: 'reset' | 'end' | 'destroy'): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.closeReason = reason;
     this.timer?.stop();
     clearTimeout(this.handshakeTimer);
     this.liveness?.deactivate();
@@ -504,6 +502,7 @@ export class Connection {
     if (reason !== undefined) {
       for (const call of calls) {
         this.publishAbort(call, reason);
+        this.publishEnd(call, 'aborted');
         call.controller.abort(reason);
       }
     }
@@ -511,7 +510,7 @@ export class Connection {
       channels.connectionClose.publish({
         remoteAddress: this.remoteAddress,
         remotePort: this.remotePort,
-        reason: this.closeReason,
+        reason,
         at: now(),
       });
     }
