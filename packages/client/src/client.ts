@@ -88,10 +88,11 @@ export class HeartwireClient extends EventEmitter {
     const client = new HeartwireClient(options);
     const { signal, connectTimeoutMs } = options;
     const timer = setTimeout(() => {
-      client.fail(new ConnectionError('HW_ERR_CONNECT_TIMEOUT', `no connection and handshake within ${connectTimeoutMs} ms`), 'reset');
+      // Reset: the server may be a black hole, and the kernel need not keep trying.
+      client.failReady(new ConnectionError('HW_ERR_CONNECT_TIMEOUT', `no connection and handshake within ${connectTimeoutMs} ms`), 'reset');
     }, connectTimeoutMs);
     const onAbort = (): void => {
-      client.failReady(new AbortedError('the connect was aborted by its signal', signal?.reason));
+      client.failReady(new AbortedError('the connect was aborted by its signal', signal?.reason), 'destroy');
     };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
@@ -445,8 +446,8 @@ export class HeartwireClient extends EventEmitter {
     this.timer?.wrote(this.socket.writableLength);
   }
 
-  private failReady(error: HeartwireError): void {
-    if (this.state === 'handshake') this.fail(error, 'destroy');
+  private failReady(error: HeartwireError, how: 'reset' | 'destroy'): void {
+    if (this.state === 'handshake') this.fail(error, how);
   }
 
   /**

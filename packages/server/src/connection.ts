@@ -378,18 +378,16 @@ export class Connection {
       );
       return;
     }
-    this.endCall(call, 'result');
+    // Written before the call ends: ending the last call of a half-closed client closes the connection.
     this.write(encodeFrame(FrameType.RESULT, call.id, payload));
+    this.endCall(call, 'result');
   }
 
   private fail(call: Call, err: unknown): void {
     if (this.calls.get(call.id) !== call) return;
+    const code = err instanceof HeartwireError ? err.code : 'HW_ERR_HANDLER';
+    this.writeCallError(call.id, code, thrownMessage(err));
     this.endCall(call, 'error');
-    if (err instanceof HeartwireError) {
-      this.writeCallError(call.id, err.code, thrownMessage(err));
-    } else {
-      this.writeCallError(call.id, 'HW_ERR_HANDLER', thrownMessage(err));
-    }
   }
 
   private abortCall(call: Call, reason: AbortReason): void {
