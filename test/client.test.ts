@@ -134,6 +134,25 @@ describe('client', () => {
     await ended;
   });
 
+  it('end(), then the last call is aborted: the client closes, and the server stops the job at its next write', async () => {
+    const events = new ServerEvents();
+    cleanups.push(() => events.dispose());
+    const { handler, releases } = gate();
+    const { port, close } = await startServer({ heartbeatMs: 100, silentMs: 300 }, (server) => server.handle('job', handler));
+    cleanups.push(close);
+    const c = await client(port);
+    const controller = new AbortController();
+    const call = c.call('job', null, { signal: controller.signal });
+    await expect.poll(() => releases.length).toBe(1);
+    const closed = once(c, 'close');
+    const ended = c.end();
+    controller.abort();
+    await expect(call).rejects.toMatchObject({ code: 'HW_ERR_ABORTED' });
+    await ended;
+    expect(await closed).toEqual([undefined]);
+    expect((await events.abort()).reason.code).toBe('HW_ERR_WRITE_FAILED');
+  });
+
   it('close() rejects calls in flight with HW_ERR_CLIENT_CLOSED, and the server stops their jobs', async () => {
     const events = new ServerEvents();
     cleanups.push(() => events.dispose());

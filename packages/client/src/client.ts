@@ -42,7 +42,8 @@ type ClientState = 'handshake' | 'open' | 'ending' | 'closed';
  * reach the caller; they also tell the client the server is alive.
  *
  * Events: `'goaway'` (the server is shutting down; `GoAwayBody`), `'close'`
- * (the connection ended; the `ConnectionError` that ended it, if any).
+ * (the connection ended: the `ConnectionError` that ended it, or undefined
+ * when `close()` or `end()` did).
  */
 export class HeartwireClient extends EventEmitter {
   /** The terms the server announced in WELCOME. Set once `connect()` resolved. */
@@ -158,8 +159,10 @@ export class HeartwireClient extends EventEmitter {
   /**
    * Half-closes on purpose: tells the server (HALF_CLOSE) that it will send
    * nothing more, then sends FIN. Calls in flight go on and deliver their
-   * results; new calls are refused with `HW_ERR_CLIENT_CLOSED`. Resolves when
-   * the connection has closed.
+   * results; new calls, and calls still waiting for a slot, are refused with
+   * `HW_ERR_CLIENT_CLOSED`. A call aborted from now on cannot send CANCEL: its
+   * job stops when the connection closes, which happens as soon as no call is
+   * left. Resolves when the connection has closed.
    */
   end(): Promise<void> {
     if (this.state === 'open') {
@@ -213,7 +216,7 @@ export class HeartwireClient extends EventEmitter {
       return;
     }
     if (this.calls.get(call.id) !== call) return;
-    // After end() our sending side is closed: the job ends with the connection instead.
+    // After end() our sending side is closed: the job ends with the connection instead (see settle).
     if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
     this.settle(call);
     call.reject(error);
@@ -230,6 +233,11 @@ export class HeartwireClient extends EventEmitter {
     }
     const next = this.state === 'open' && this.goAway === undefined ? this.waiting.shift() : undefined;
     if (next !== undefined) this.send(next);
+    // After end(), nothing is left to wait for. Closing also stops any job whose call was aborted
+    // meanwhile (no CANCEL can be sent any more): the server's next write fails.
+    if (this.state === 'ending' && this.calls.size === 0) {
+      this.fail(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'), 'destroy');
+    }
   }
 
   private markAccepted(call: PendingCall): void {
@@ -413,7 +421,7 @@ export class HeartwireClient extends EventEmitter {
 
   private readonly onClose = (): void => {
     this.fail(new ConnectionError('HW_ERR_CONNECTION_LOST', 'the connection closed'), 'destroy');
-    this.emit('close', this.closeError);
+    this.emit('close', this.closeError?.code === 'HW_ERR_CLIENT_CLOSED' ? undefined : this.closeError);
   };
 
   // ---- liveness ---------------------------------------------------------
