@@ -8,26 +8,8 @@ import {
   resolveCodecLimits,
   type CodecLimits,
 } from '@heartwire/core';
-
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, '');
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
+import { hex, toHex } from './hex.js';
+import { catchError } from './thrown.js';
 
 function expectPayloadError(fn: () => unknown, code: 'HW_ERR_BAD_PAYLOAD' | 'HW_ERR_ENCODE'): PayloadError {
   const err = catchError(fn);

@@ -11,6 +11,8 @@ import {
   writeFrameHeader,
   type Frame,
 } from '@heartwire/core';
+import { hex, toHex } from './hex.js';
+import { catchError } from './thrown.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -24,18 +26,6 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, '');
-  if (clean.length % 2 !== 0) throw new Error(`odd hex length: ${text}`);
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(clean.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -91,15 +81,6 @@ function randomChunks(bytes: Uint8Array, rand: () => number, maxChunk: number): 
     at += size;
   }
   return out;
-}
-
-function catchError(fn: () => void): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 function bytesOf(n: number, seed: number): Uint8Array {

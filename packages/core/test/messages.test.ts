@@ -32,22 +32,11 @@ import {
   type ServerTerms,
   type Welcome,
 } from '@heartwire/core';
+import { toHex } from './hex.js';
+import { catchError } from './thrown.js';
 
 const codec = new PayloadCodec();
 const enc = (value: unknown): Uint8Array => codec.encode(value);
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function catchError(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 function expectProtocolError(fn: () => unknown, code = 'HW_ERR_PROTOCOL'): ProtocolError {
   const err = catchError(fn);
