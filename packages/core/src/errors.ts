@@ -31,7 +31,11 @@ export type CallErrorCode =
   | 'HW_ERR_ENCODE'
   | 'HW_ERR_PAYLOAD_TOO_LARGE'
   | 'HW_ERR_CANCELLED'
-  | 'HW_ERR_SERVER_SHUTDOWN';
+  | 'HW_ERR_SERVER_SHUTDOWN'
+  | JobErrorCode;
+
+/** Codes a server sends when a job run off its main thread (worker thread or child process) failed to finish. */
+export type JobErrorCode = 'HW_ERR_WORKER_CRASHED' | 'HW_ERR_WORKER_OUT_OF_MEMORY' | 'HW_ERR_QUEUE_FULL';
 
 /** Codes only the client raises locally. */
 export type ClientErrorCode = ConnectionErrorCode | 'HW_ERR_ABORTED';

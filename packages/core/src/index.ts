@@ -12,6 +12,7 @@ export {
   type ClientErrorCode,
   type ConnectionErrorCode,
   type ErrorCode,
+  type JobErrorCode,
   type ProtocolErrorCode,
 } from './errors.js';
 export {
