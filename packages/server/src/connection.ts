@@ -28,6 +28,8 @@ import { channels } from './diagnostics.js';
 import { nodeScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { CallContext, Handler } from './handler.js';
+import { thrownMessage } from './thrown-message.js';
+import { yieldToLoop } from './yield.js';
 
 /** One call in flight on a connection. */
 interface Call {
@@ -328,6 +330,7 @@ export class Connection {
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
       progress: (data: unknown) => this.progress(call, data),
+      yield: () => yieldToLoop(call.controller.signal),
     };
     let outcome: unknown;
     try {
@@ -520,16 +523,5 @@ export class Connection {
       this.socket.end();
       setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
     }
-  }
-}
-
-/** A thrown value's message, whatever was thrown (even an object that cannot become a string). */
-function thrownMessage(err: unknown): string {
-  if (err instanceof Error && typeof err.message === 'string') return err.message;
-  if (typeof err === 'string') return err;
-  try {
-    return `the handler threw a non-Error value: ${String(err)}`;
-  } catch {
-    return 'the handler threw a value that is not an Error';
   }
 }

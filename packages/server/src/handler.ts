@@ -21,6 +21,13 @@ export interface CallContext {
    * cannot be encoded.
    */
   progress(data: unknown): boolean;
+  /**
+   * Lets the event loop run once (heartbeats go out, a FIN or CANCEL is read)
+   * and resolves; rejects with `signal.reason` once the call was aborted. A
+   * main-thread handler awaits it between short slices of work:
+   * `for (const part of parts) { await ctx.yield(); work(part); }`.
+   */
+  yield(): Promise<void>;
 }
 
 /** A method's implementation: params in, result (or a promise of it) out. Throw to send an ERROR frame. */
