@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
-import type { AbortReason } from '@heartwire/core';
+import type { AbortReason, HeartwireError } from '@heartwire/core';
+import type { JobIsolation } from './job-module.js';
 
 /**
  * Observability through diagnostics_channel: the library never logs. Each
@@ -34,9 +35,28 @@ export interface ConnectionCloseMessage {
   readonly at: number;
 }
 
+/**
+ * Published when the event loop was blocked past `loopBlockWarnMs` while
+ * main-thread handlers ran; `methods` are the ones that ran during the block.
+ */
+export interface LoopBlockedMessage {
+  readonly methods: readonly string[];
+  /** How late a timer fired: a lower bound of how long the loop was blocked. */
+  readonly blockedMs: number;
+  readonly at: number;
+}
+
+/** Published when a worker thread or child process died between jobs (the pool replaces it); `error.code` is `HW_ERR_WORKER_*`. */
+export interface PoolCrashMessage {
+  readonly isolation: JobIsolation;
+  readonly error: HeartwireError;
+}
+
 export const channels = {
   callStart: diagnostics.channel('heartwire:server:call:start'),
   callAbort: diagnostics.channel('heartwire:server:call:abort'),
   callEnd: diagnostics.channel('heartwire:server:call:end'),
   connectionClose: diagnostics.channel('heartwire:server:connection:close'),
+  loopBlocked: diagnostics.channel('heartwire:server:loop:blocked'),
+  poolCrash: diagnostics.channel('heartwire:server:pool:crash'),
 } as const;

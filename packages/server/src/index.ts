@@ -1,5 +1,14 @@
 export { createServer, HeartwireServer } from './server.js';
 export type { CallContext, Handler } from './handler.js';
+export { worker, type JobContext, type JobFunction, type JobIsolation, type JobModule, type WorkerOptions } from './job-module.js';
+export { LOOP_BLOCKED_WARNING } from './loop-watchdog.js';
 export { DEFAULT_SERVER_OPTIONS, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
-export type { CallAbortMessage, CallEndMessage, CallStartMessage, ConnectionCloseMessage } from './diagnostics.js';
+export type {
+  CallAbortMessage,
+  CallEndMessage,
+  CallStartMessage,
+  ConnectionCloseMessage,
+  LoopBlockedMessage,
+  PoolCrashMessage,
+} from './diagnostics.js';
 export { AbortReason, HeartwireError, InvalidOptionError, PayloadError, ProtocolError, type AbortCode } from '@heartwire/core';

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import {
   checkIntegerOption,
   InvalidOptionError,
@@ -27,6 +28,18 @@ export interface ServerOptions {
   readonly handshakeTimeoutMs?: number;
   /** MessagePack decode limits for params. Defaults to {@link DEFAULT_CODEC_LIMITS}. */
   readonly codec?: Partial<CodecLimits>;
+  /** Worker threads running `worker()` jobs. Defaults to the number of CPUs (`os.availableParallelism()`). */
+  readonly threadPoolSize?: number;
+  /** Jobs that may wait for a worker thread; one more fails at once with `HW_ERR_QUEUE_FULL`. Defaults to 1000. */
+  readonly threadQueueLimit?: number;
+  /** Child processes running `worker(…, { isolation: 'process' })` jobs. Defaults to the number of CPUs. */
+  readonly processPoolSize?: number;
+  /** Jobs that may wait for a child process; one more fails at once with `HW_ERR_QUEUE_FULL`. Defaults to 1000. */
+  readonly processQueueLimit?: number;
+  /** V8 heap limit (old generation) of each worker thread and child process, in MiB (0: Node's default). Defaults to 0. */
+  readonly jobHeapMb?: number;
+  /** A main-thread handler that blocks the event loop this long draws a warning, once per method, in ms (0: off). Defaults to 200. */
+  readonly loopBlockWarnMs?: number;
 }
 
 /** Options after defaults were applied and every value was checked. */
@@ -54,6 +67,20 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec
   maxMethodLength: 256,
   // Generous for slow links, short enough that idle sockets cannot pile up.
   handshakeTimeoutMs: 10_000,
+  // Jobs are CPU-bound: one thread per CPU keeps every core busy; more threads only share them.
+  threadPoolSize: availableParallelism(),
+  // Bounded, so overload fails fast (the client can go elsewhere) instead of queueing for hours;
+  // ten connections' worth of maxCallsPerConnection.
+  threadQueueLimit: 1000,
+  // As threadPoolSize: one CPU-bound process per CPU.
+  processPoolSize: availableParallelism(),
+  // As threadQueueLimit.
+  processQueueLimit: 1000,
+  // Node's own limit (about 2-4 GiB): set one to keep a runaway job from taking the machine's memory.
+  jobHeapMb: 0,
+  // A slice of 200 ms is far longer than a cooperative handler needs (a few ms), yet short next to
+  // the 1 s heartbeat: long enough to ignore a GC pause, short enough to flag a handler that never yields.
+  loopBlockWarnMs: 200,
 });
 
 /** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
@@ -73,6 +100,12 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxCallsPerConnection: checkIntegerOption('maxCallsPerConnection', o.maxCallsPerConnection, 1),
     maxMethodLength: checkIntegerOption('maxMethodLength', o.maxMethodLength, 1),
     handshakeTimeoutMs: checkIntegerOption('handshakeTimeoutMs', o.handshakeTimeoutMs, 1),
+    threadPoolSize: checkIntegerOption('threadPoolSize', o.threadPoolSize, 1),
+    threadQueueLimit: checkIntegerOption('threadQueueLimit', o.threadQueueLimit, 1),
+    processPoolSize: checkIntegerOption('processPoolSize', o.processPoolSize, 1),
+    processQueueLimit: checkIntegerOption('processQueueLimit', o.processQueueLimit, 1),
+    jobHeapMb: checkIntegerOption('jobHeapMb', o.jobHeapMb, 0),
+    loopBlockWarnMs: checkIntegerOption('loopBlockWarnMs', o.loopBlockWarnMs, 0),
     codec: resolveCodecLimits(options.codec, 'codec'),
   });
 }

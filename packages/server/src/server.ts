@@ -3,6 +3,9 @@ import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
 import { Connection, type ConnectionHost } from './connection.js';
 import type { Handler } from './handler.js';
+import { isJobModule, type JobModule } from './job-module.js';
+import { JobPools } from './job-pools.js';
+import { LoopWatchdog } from './loop-watchdog.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
 /**
@@ -18,11 +21,15 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   private readonly server: net.Server;
   private readonly live = new Set<Connection>();
   private closingValue = false;
+  private readonly jobs: JobPools;
+  private readonly watchdog: LoopWatchdog;
 
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveServerOptions(options);
     this.codec = new PayloadCodec(this.options.codec);
+    this.jobs = new JobPools(this.options);
+    this.watchdog = new LoopWatchdog(this.options.loopBlockWarnMs);
     // allowHalfOpen: we decide what a client's FIN means (see PROTOCOL.md, HALF_CLOSE).
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       if (this.closingValue) {
@@ -33,7 +40,8 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     });
     this.server.on('listening', () => this.emit('listening'));
     this.server.on('error', (err) => this.emit('error', err));
-    this.server.on('close', () => this.emit('close'));
+    // Closed once the job pools' threads and processes are gone too.
+    this.server.on('close', () => void this.jobs.close().then(() => this.emit('close')));
   }
 
   /** True once `close()` was called: new calls are refused. */
@@ -46,18 +54,23 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     return this.live.size;
   }
 
-  /** Registers the handler of `method`. A method has one handler. */
-  handle<P = any, R = unknown>(method: string, handler: Handler<P, R>): this {
+  /**
+   * Registers the handler of `method`; a method has one. A function runs on
+   * the main thread (it should `await ctx.yield()` between short slices); a
+   * module named with {@link worker} runs in a worker thread or a child
+   * process that is stopped from outside when its client is gone.
+   */
+  handle<P = any, R = unknown>(method: string, handler: Handler<P, R> | JobModule): this {
     if (typeof method !== 'string' || method.length === 0 || method.length > this.options.maxMethodLength) {
       throw new InvalidOptionError(`method must be a string of 1 to ${this.options.maxMethodLength} characters`);
     }
-    if (typeof handler !== 'function') {
-      throw new InvalidOptionError(`handler of method "${method}" must be a function`);
+    if (typeof handler !== 'function' && !isJobModule(handler)) {
+      throw new InvalidOptionError(`handler of method "${method}" must be a function or a worker() module`);
     }
     if (this.handlers.has(method)) {
       throw new InvalidOptionError(`method "${method}" already has a handler`);
     }
-    this.handlers.set(method, handler as Handler);
+    this.handlers.set(method, isJobModule(handler) ? this.jobs.handler(handler) : this.watchdog.watch(method, handler as Handler));
     return this;
   }
 
@@ -81,12 +94,12 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   /**
    * Stops accepting connections, aborts every call in flight with
    * `HW_ERR_SERVER_SHUTDOWN` (its client gets an ERROR frame with that code,
-   * then GOAWAY), and closes every connection. `callback` runs when the
-   * server has closed, as on `net.Server`.
+   * then GOAWAY), closes every connection, and stops the job pools' threads
+   * and processes. `callback` runs when all of that is done, as on `net.Server`.
    */
   close(callback?: (err?: Error) => void): this {
     this.closingValue = true;
-    this.server.close(callback);
+    this.server.close((err) => void this.jobs.close().then(() => callback?.(err)));
     for (const connection of this.live) connection.shutdown();
     return this;
   }

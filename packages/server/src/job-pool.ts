@@ -1,0 +1,15 @@
+import type { CallContext } from './handler.js';
+import type { JobRequest } from './job-protocol.js';
+
+/**
+ * Where jobs run off the main thread: a pool of worker threads or of child
+ * processes. `run` settles with the job's result, or rejects with what the
+ * call fails with; once `ctx.signal` aborts, the job stops (its thread is
+ * terminated, its process killed, or it leaves the queue) and `run` rejects
+ * with the abort reason.
+ */
+export interface JobPool {
+  run(request: JobRequest, ctx: CallContext): Promise<unknown>;
+  /** Stops every job and the threads or processes; resolves once they are gone. */
+  close(): Promise<void>;
+}
