@@ -10,8 +10,8 @@ export const LOOP_BLOCKED_WARNING = 'HW_WARN_LOOP_BLOCKED';
 /**
  * Notices main-thread handlers that block the event loop. While any runs, a
  * timer ticks every `thresholdMs / 4`; a tick late by `thresholdMs` or more
- * means the loop was blocked that long, and every method that ran since the
- * previous tick is named: on `heartwire:server:loop:blocked` each time, and
+ * means the loop was blocked that long, and every method running during that
+ * time is named (a concurrent one cannot be told from the one that blocked): on `heartwire:server:loop:blocked` each time, and
  * in one process warning per method telling the user to move it into a
  * worker. Blocked, the server cannot send heartbeats nor read a FIN; its
  * verdicts stay honest anyway (late timers read input before judging), but
@@ -22,6 +22,8 @@ export class LoopWatchdog {
   private readonly running = new Map<string, number>();
   /** Methods that ran since the last tick. */
   private ran = new Set<string>();
+  /** When each method's last call in flight ended. */
+  private readonly endedAt = new Map<string, number>();
   private readonly warned = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private lastTick = 0;
@@ -66,8 +68,12 @@ export class LoopWatchdog {
 
   private leave(method: string): void {
     const count = (this.running.get(method) ?? 1) - 1;
-    if (count === 0) this.running.delete(method);
-    else this.running.set(method, count);
+    if (count > 0) {
+      this.running.set(method, count);
+      return;
+    }
+    this.running.delete(method);
+    this.endedAt.set(method, now());
   }
 
   private schedule(): void {
@@ -77,10 +83,17 @@ export class LoopWatchdog {
 
   private readonly tick = (): void => {
     const at = now();
-    const blockedMs = at - this.lastTick - this.intervalMs;
-    if (blockedMs >= this.thresholdMs) this.report([...this.ran], blockedMs, at);
+    // The loop could not run this timer from when it was due until now: a method that ended
+    // before it was due was not running during the block.
+    const dueAt = this.lastTick + this.intervalMs;
+    const blockedMs = at - dueAt;
+    if (blockedMs >= this.thresholdMs) {
+      const methods = [...this.ran].filter((m) => this.running.has(m) || (this.endedAt.get(m) ?? dueAt) >= dueAt);
+      this.report(methods, blockedMs, at);
+    }
     this.lastTick = at;
     this.ran = new Set(this.running.keys());
+    this.endedAt.clear();
     // One more tick after the last call ended catches a block at its very end.
     if (this.ran.size > 0) this.schedule();
     else this.timer = undefined;

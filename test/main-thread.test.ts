@@ -1,0 +1,170 @@
+import diagnostics from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LOOP_BLOCKED_WARNING, type CallContext, type LoopBlockedMessage, type ServerOptions } from '@heartwire/server';
+import { ChildClient } from './harness/child.js';
+import { ServerEvents, startServer } from './harness/server.js';
+import { Waiter } from './harness/waiter.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function connected(port: number): Promise<ChildClient> {
+  const child = new ChildClient(port);
+  cleanups.push(() => child.dispose());
+  await child.waitFor('connected');
+  return child;
+}
+
+const busyWait = (ms: number): void => {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+};
+
+/** What a cooperative job did: slices run, and how its loop ended. */
+interface Slices {
+  count: number;
+  lastAt: number;
+  ended?: unknown;
+  /** Settles when the job's loop has ended. */
+  finished: Promise<unknown>;
+}
+
+/** A main-thread job in 5 ms slices with `await ctx.yield()` between them, for at most `params.ms`. */
+function cooperative(record: (slices: Slices) => void) {
+  return async (params: { ms: number }, ctx: CallContext) => {
+    let finish = (_: unknown): void => {};
+    const slices: Slices = { count: 0, lastAt: performance.now(), finished: new Promise((resolve) => (finish = resolve)) };
+    record(slices);
+    const until = performance.now() + params.ms;
+    try {
+      while (performance.now() < until) {
+        busyWait(5);
+        slices.count++;
+        slices.lastAt = performance.now();
+        await ctx.yield();
+      }
+      slices.ended = 'done';
+    } catch (err) {
+      slices.ended = err;
+      throw err;
+    } finally {
+      finish(slices.ended);
+    }
+    return slices.count;
+  };
+}
+
+/** Records the server's process warnings and loop-blocked messages. */
+function watchWarnings() {
+  const warnings: Error[] = [];
+  const blocked: LoopBlockedMessage[] = [];
+  const waiter = new Waiter();
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning);
+    waiter.wake();
+  };
+  const onBlocked = (message: unknown): void => {
+    blocked.push(message as LoopBlockedMessage);
+    waiter.wake();
+  };
+  process.on('warning', onWarning);
+  diagnostics.subscribe('heartwire:server:loop:blocked', onBlocked);
+  cleanups.push(() => {
+    process.off('warning', onWarning);
+    diagnostics.unsubscribe('heartwire:server:loop:blocked', onBlocked);
+  });
+  const ours = () => warnings.filter((w) => (w as NodeJS.ErrnoException).code === LOOP_BLOCKED_WARNING);
+  return { ours, blocked, waiter };
+}
+
+async function setup(options: ServerOptions, handlers: Record<string, (params: any, ctx: CallContext) => unknown>) {
+  const events = new ServerEvents();
+  cleanups.push(() => events.dispose());
+  const started = await startServer(options, (server) => {
+    for (const [method, handler] of Object.entries(handlers)) server.handle(method, handler);
+  });
+  cleanups.push(started.close);
+  return { ...started, events };
+}
+
+describe('main-thread handlers that yield', () => {
+  it('ctx.yield() lets the FIN of a SIGKILLed client in: the job stops at its next yield, which rejects with HW_ERR_PEER_CLOSED', async () => {
+    let slices: Slices | undefined;
+    const { port, events } = await setup({}, { coop: cooperative((s) => (slices = s)) });
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'coop', params: { ms: 20_000 } });
+    await child.waitFor('accepted', (e) => e.id === 1);
+    const killedAt = child.kill('SIGKILL');
+    const abort = await events.abort();
+    expect(abort.reason.code).toBe('HW_ERR_PEER_CLOSED');
+    // One 5 ms slice at most between the FIN and its detection (loose for a busy machine).
+    expect(abort.at - killedAt).toBeLessThan(500);
+    expect(((await slices!.finished) as { code?: string }).code).toBe('HW_ERR_PEER_CLOSED');
+    expect(slices!.lastAt).toBeLessThan(abort.at + 50);
+  });
+
+  it('the client cancels: ctx.yield() rejects with HW_ERR_CANCELLED and the connection goes on', async () => {
+    let slices: Slices | undefined;
+    const { port, events } = await setup({}, { coop: cooperative((s) => (slices = s)), echo: (v: unknown) => v });
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'coop', params: { ms: 20_000 } });
+    await child.waitFor('accepted', (e) => e.id === 1);
+    child.send({ cmd: 'cancel', id: 1 });
+    expect((await events.abort()).reason.code).toBe('HW_ERR_CANCELLED');
+    child.send({ cmd: 'call', id: 2, method: 'echo', params: 'still here' });
+    expect((await child.waitFor('result', (e) => e.id === 2)).value).toBe('still here');
+    expect(((await slices!.finished) as { code?: string }).code).toBe('HW_ERR_CANCELLED');
+  });
+});
+
+describe('the event-loop watchdog', () => {
+  it('a handler that blocks the loop past loopBlockWarnMs draws one warning naming it (and a diagnostics message per block); a yielding one draws none', async () => {
+    const watched = watchWarnings();
+    const { port } = await setup(
+      { loopBlockWarnMs: 200 },
+      {
+        crunch: (ms: number) => {
+          busyWait(ms);
+          return 'crunched';
+        },
+        coop: cooperative(() => {}),
+      },
+    );
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'coop', params: { ms: 600 } });
+    expect((await child.waitFor('result', (e) => e.id === 1)).value).toBeGreaterThan(10);
+    expect(watched.ours()).toEqual([]);
+    expect(watched.blocked).toEqual([]);
+
+    child.send({ cmd: 'call', id: 2, method: 'crunch', params: 600 });
+    expect((await child.waitFor('result', (e) => e.id === 2)).value).toBe('crunched');
+    const [warning] = await watched.waiter.until(() => (watched.ours().length > 0 ? watched.ours() : undefined), 'warning', 5000);
+    expect(warning!.name).toBe('HeartwireWarning');
+    expect(warning!.message).toContain('"crunch"');
+    expect(warning!.message).toContain('worker(');
+    const first = await watched.waiter.until(() => watched.blocked[0], 'loop:blocked', 5000);
+    expect(first.methods).toEqual(['crunch']);
+    expect(first.blockedMs).toBeGreaterThanOrEqual(200);
+
+    // Once per method: a second block publishes again but warns no more.
+    child.send({ cmd: 'call', id: 3, method: 'crunch', params: 400 });
+    await child.waitFor('result', (e) => e.id === 3);
+    await watched.waiter.until(() => watched.blocked[1], 'second loop:blocked', 5000);
+    expect(watched.ours()).toHaveLength(1);
+  });
+
+  it('loopBlockWarnMs 0 turns the watchdog off', async () => {
+    const watched = watchWarnings();
+    const { port } = await setup({ loopBlockWarnMs: 0 }, { crunch: (ms: number) => (busyWait(ms), 'crunched') });
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'crunch', params: 400 });
+    await child.waitFor('result', (e) => e.id === 1);
+    // Give a timer that would have been armed a chance to fire: nothing was armed.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(watched.ours()).toEqual([]);
+    expect(watched.blocked).toEqual([]);
+  });
+});
