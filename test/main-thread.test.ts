@@ -130,6 +130,12 @@ describe('the event-loop watchdog', () => {
           busyWait(ms);
           return 'crunched';
         },
+        // Blocks in a continuation, after an await: the watchdog sees it as well.
+        later: async (ms: number, ctx: CallContext) => {
+          await ctx.yield();
+          busyWait(ms);
+          return 'later';
+        },
         coop: cooperative(() => {}),
       },
     );
@@ -154,6 +160,12 @@ describe('the event-loop watchdog', () => {
     await child.waitFor('result', (e) => e.id === 3);
     await watched.waiter.until(() => watched.blocked[1], 'second loop:blocked', 5000);
     expect(watched.ours()).toHaveLength(1);
+
+    child.send({ cmd: 'call', id: 4, method: 'later', params: 400 });
+    await child.waitFor('result', (e) => e.id === 4);
+    const third = await watched.waiter.until(() => watched.blocked[2], 'third loop:blocked', 5000);
+    expect(third.methods).toEqual(['later']);
+    expect(watched.ours().map((w) => w.message.match(/"(\w+)"/)?.[1])).toEqual(['crunch', 'later']);
   });
 
   it('loopBlockWarnMs 0 turns the watchdog off', async () => {

@@ -1,10 +1,12 @@
 import { pbkdf2Sync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import diagnostics from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-import { worker, type ServerOptions } from '@heartwire/server';
+import { worker, type PoolCrashMessage, type ServerOptions } from '@heartwire/server';
 import { ChildClient } from './harness/child.js';
 import { ServerEvents, startServer } from './harness/server.js';
+import { Waiter } from './harness/waiter.js';
 
 const JOBS = new URL('./fixtures/jobs.mjs', import.meta.url);
 
@@ -138,5 +140,47 @@ describe('jobs in child processes (isolation: process)', () => {
       child.send({ cmd: 'call', id: ++id, method: 'job', params: { kind: 'echo', value: c.kind } });
       expect((await child.waitFor('result', (e) => e.id === id)).value).toMatchObject({ echo: c.kind });
     }
+  });
+});
+
+describe('the process pool', () => {
+  it('past processQueueLimit a call fails at once with HW_ERR_QUEUE_FULL; close() kills the running job\'s process', async () => {
+    const { port, close } = await setup({ processQueueLimit: 1 });
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'holds' } });
+    const { pid } = (await child.waitFor('progress', (e) => e.id === 1)).data as { pid: number };
+    child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'echo', value: 'waits' } });
+    await child.waitFor('accepted', (e) => e.id === 2);
+    child.send({ cmd: 'call', id: 3, method: 'job', params: { kind: 'echo', value: 'refused' } });
+    const refused = await child.waitFor('error', (e) => e.id === 3);
+    expect(refused.code).toBe('HW_ERR_QUEUE_FULL');
+    expect(refused.message).toContain('processQueueLimit');
+    await close();
+    expect((await child.waitFor('error', (e) => e.id === 1)).code).toBe('HW_ERR_SERVER_SHUTDOWN');
+    expect((await child.waitFor('error', (e) => e.id === 2)).code).toBe('HW_ERR_SERVER_SHUTDOWN');
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('a process that dies between jobs is published on heartwire:server:pool:crash and replaced; the next call succeeds', async () => {
+    const crashes: PoolCrashMessage[] = [];
+    const waiter = new Waiter();
+    const onCrash = (message: unknown): void => {
+      crashes.push(message as PoolCrashMessage);
+      waiter.wake();
+    };
+    diagnostics.subscribe('heartwire:server:pool:crash', onCrash);
+    cleanups.push(() => {
+      diagnostics.unsubscribe('heartwire:server:pool:crash', onCrash);
+    });
+    const { port } = await setup();
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'exit-later' } });
+    expect((await child.waitFor('result', (e) => e.id === 1)).value).toBe('returned');
+    const crash = await waiter.until(() => crashes[0], 'pool crash', 5000);
+    expect(crash.isolation).toBe('process');
+    expect(crash.error.code).toBe('HW_ERR_WORKER_CRASHED');
+    expect(crash.error.message).toMatch(/exited with code 7/);
+    child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'echo', value: 'again' } });
+    expect((await child.waitFor('result', (e) => e.id === 2)).value).toMatchObject({ echo: 'again' });
   });
 });

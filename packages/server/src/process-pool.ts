@@ -1,5 +1,4 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { HeartwireError } from '@heartwire/core';
 import type { CallContext } from './handler.js';
@@ -79,7 +78,7 @@ export class ProcessPool implements JobPool {
     if (this.closed !== undefined) return this.closed;
     for (const job of [...this.queue.splice(0), ...this.running.values()]) finish(job, shutdownError());
     this.running.clear();
-    const exits = [...this.children].map((child) => once(child, 'exit'));
+    const exits = [...this.children].map((child) => exited(child));
     for (const child of this.children) child.kill('SIGKILL');
     this.closed = Promise.all(exits).then(() => undefined);
     return this.closed;
@@ -175,6 +174,14 @@ function finish(job: Job, died?: HeartwireError): void {
   } catch (err) {
     job.reject(err);
   }
+}
+
+/** Resolves when `child` has exited, or failed so that it never will ('error' without 'exit'). */
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
 }
 
 function shutdownError(): HeartwireError {
