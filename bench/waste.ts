@@ -1,0 +1,249 @@
+/**
+ * pnpm bench:waste — the CPU a job keeps burning after its client is gone.
+ *
+ * Five servers, each in its own process, run the same 1 s job (a loop, or one
+ * synchronous pbkdf2Sync call for `native-sync`); a client in its own process
+ * starts it, and 100 ms into the job the client is killed (SIGKILL), frozen
+ * (SIGSTOP) or cancels through its API. From that moment the bench reads the
+ * CPU time of the thread running the job (the kernel's accounting, see
+ * waste/cpu-time.ts) every 2 ms until it has stopped rising for 100 ms: the
+ * CPU it burned meanwhile is the waste of that trial. The same reading over
+ * the whole server (every thread and child process it had) is printed too:
+ * it adds what stopping costs, such as a replacement thread's start-up.
+ *
+ * Env: TRIALS (default 20 per row), JOB_MS (1000), SYSTEMS and CASES (comma
+ * lists, to run part of the table).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { pbkdf2Sync } from 'node:crypto';
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { benchService, keepaliveOptions } from './lib/grpc.js';
+import { header, table, writeResults } from './lib/report.js';
+import { round, summarize } from './lib/stats.js';
+import type { WasteJob, WasteSystem } from './waste/server.js';
+import { CpuTime } from './waste/cpu-time.js';
+
+type WasteCase = 'sigkill' | 'sigstop' | 'cancel' | 'native-sync';
+
+const TRIALS = positiveInt('TRIALS', 20);
+const JOB_MS = positiveInt('JOB_MS', 1000);
+/** heartwire's heartbeat interval and silent bound, and grpc-js keepalive's time and timeout. */
+const HEARTBEAT_MS = 100;
+const SILENT_MS = 300;
+/** How far into the job the client goes away: the job is well inside its loop by then. */
+const GONE_AFTER_MS = 100;
+const POLL_MS = 2;
+/** The job has stopped once its threads have not run BUSY_SHARE of a core between two readings for QUIET_MS. */
+const QUIET_MS = 100;
+const BUSY_SHARE = 0.25;
+
+const ALL_CASES: readonly WasteCase[] = ['sigkill', 'sigstop', 'cancel', 'native-sync'];
+const ROWS: ReadonlyArray<readonly [WasteSystem, readonly WasteCase[]]> = [
+  ['heartwire-worker', ALL_CASES],
+  ['heartwire-process', ALL_CASES],
+  ['heartwire-main', ALL_CASES],
+  // A bare socket protocol has no cancel of its own: the client can only hang up (sigkill).
+  ['naive-net', ['sigkill', 'sigstop', 'native-sync']],
+  ['grpc-js', ALL_CASES],
+];
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
+  return value;
+}
+
+function only<T extends string>(name: string, all: readonly T[]): readonly T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return all;
+  const wanted = raw.split(',').map((s) => s.trim());
+  const unknown = wanted.filter((w) => !all.includes(w as T));
+  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${all.join(', ')})`);
+  return all.filter((a) => wanted.includes(a));
+}
+
+/** A process speaking JSON lines on stdout; resolves each awaited event once it is printed. */
+class Peer {
+  readonly process: ChildProcess;
+  private readonly seen: Array<Record<string, unknown>> = [];
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(args: string[]) {
+    this.process = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: this.process.stdout! }).on('line', (line) => {
+      this.seen.push(JSON.parse(line) as Record<string, unknown>);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  async next(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const hit = this.seen.find(match);
+      if (hit !== undefined) return hit;
+      if (this.process.exitCode !== null) throw new Error(`${what}: the process exited`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`no ${what} within ${timeoutMs} ms`);
+      await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), sleep(Math.min(left, 500))]);
+    }
+  }
+
+  send(line: string): void {
+    this.process.stdin!.write(`${line}\n`);
+  }
+
+  async kill(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const exited = once(this.process, 'exit');
+    this.process.kill('SIGKILL');
+    await exited;
+  }
+}
+
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
+async function startServer(system: WasteSystem): Promise<{ peer: Peer; port: number }> {
+  const peer = new Peer(['--import', 'tsx', here('./waste/server.ts'), JSON.stringify({ system, heartbeatMs: HEARTBEAT_MS, silentMs: SILENT_MS })]);
+  const { port } = await peer.next((l) => typeof l.port === 'number', `${system} listening`);
+  return { peer, port: port as number };
+}
+
+/**
+ * CPU each reader's threads spend from `start` (their readings then) until
+ * they stop: up to the end of the last interval between two readings in
+ * which they ran at least BUSY_SHARE of a core, once QUIET_MS have passed
+ * without such an interval.
+ */
+async function untilQuiet(readers: readonly CpuTime[], start: readonly number[], boundMs: number): Promise<number[]> {
+  const deadline = performance.now() + boundMs;
+  const began = performance.now();
+  const last = start.map((cpu) => ({ at: began, cpu }));
+  const busyUntil = start.map((cpu) => ({ at: began, cpu }));
+  const waste: Array<number | undefined> = readers.map(() => undefined);
+  while (performance.now() < deadline) {
+    await sleep(POLL_MS);
+    const at = performance.now();
+    readers.forEach((reader, i) => {
+      if (waste[i] !== undefined) return;
+      const cpu = reader.read();
+      if (cpu - last[i]!.cpu >= BUSY_SHARE * (at - last[i]!.at)) busyUntil[i] = { at, cpu };
+      else if (at - busyUntil[i]!.at >= QUIET_MS) waste[i] = busyUntil[i]!.cpu - start[i]!;
+      last[i] = { at, cpu };
+    });
+    if (waste.every((w) => w !== undefined)) return waste as number[];
+  }
+  throw new Error(`the server's CPU still rises ${boundMs} ms after the client went away`);
+}
+
+/** CPU burned after the client went away: by the job's thread, and by the whole server. */
+interface Waste {
+  readonly job: number;
+  readonly server: number;
+  /** The part of `job` estimated for a thread that exited between two readings (an upper bound). */
+  readonly estimated: number;
+}
+
+async function trial(system: WasteSystem, kase: WasteCase, server: { peer: Peer; port: number }, job: WasteJob): Promise<Waste> {
+  const client = new Peer([
+    here('./waste/client.mjs'),
+    JSON.stringify({
+      system,
+      port: server.port,
+      job,
+      grpcPath: benchService.job.path,
+      grpcOptions: keepaliveOptions(HEARTBEAT_MS, SILENT_MS),
+    }),
+  ]);
+  try {
+    await client.next((l) => l.event === 'ready', `${system} client ready`);
+    client.send('go');
+    const { tid } = await client.next((l) => l.event === 'started', `${system} job started`);
+    await sleep(GONE_AFTER_MS);
+    const readers = [CpuTime.ofThread(tid as number), CpuTime.ofTree(server.peer.process.pid as number)];
+    try {
+      const start = readers.map((r) => r.read());
+      if (kase === 'cancel') client.send('cancel');
+      else client.process.kill(kase === 'sigstop' ? 'SIGSTOP' : 'SIGKILL');
+      const [jobWaste, serverWaste] = await untilQuiet(readers, start, JOB_MS * 3 + 5000);
+      return { job: jobWaste!, server: serverWaste!, estimated: readers[0]!.estimatedMs };
+    } finally {
+      for (const reader of readers) reader.close();
+    }
+  } finally {
+    await client.kill();
+  }
+}
+
+/** pbkdf2Sync iterations that take about `ms` here. */
+function iterationsFor(ms: number): number {
+  const sample = 50_000;
+  const start = performance.now();
+  pbkdf2Sync('secret', 'salt', sample, 64, 'sha512');
+  return Math.ceil((sample * ms) / (performance.now() - start));
+}
+
+/** The reader against this process's own `process.cpuUsage()`, over a busy 300 ms: they must agree. */
+function accountingCheck(): string {
+  const cpu = CpuTime.ofTree(process.pid);
+  const usage = process.cpuUsage();
+  const start = cpu.read();
+  const until = performance.now() + 300;
+  while (performance.now() < until);
+  const viaProc = cpu.read() - start;
+  const { user, system } = process.cpuUsage(usage);
+  cpu.close();
+  return `accounting check over a 300 ms busy loop: /proc ${viaProc.toFixed(1)} ms, process.cpuUsage() ${((user + system) / 1000).toFixed(1)} ms`;
+}
+
+async function main(): Promise<void> {
+  const systems = only('SYSTEMS', ROWS.map(([s]) => s));
+  const cases = only('CASES', ALL_CASES);
+  const iterations = iterationsFor(JOB_MS);
+  console.log(`bench:waste — ${TRIALS} trials per row; ${JOB_MS} ms job; client gone ${GONE_AFTER_MS} ms in; heartbeat ${HEARTBEAT_MS} ms, silent ${SILENT_MS} ms`);
+  console.log(`pbkdf2Sync iterations for ${JOB_MS} ms: ${iterations}`);
+  console.log(accountingCheck());
+  const rows: Array<{ system: WasteSystem; case: WasteCase; trials: number; p50_ms: number; p99_ms: number; max_ms: number }> = [];
+  /** The same, for the whole server: printed, not part of the results file's schema. */
+  const serverRows: Array<Array<string | number>> = [];
+  const began = performance.now();
+  for (const [system, systemCases] of ROWS) {
+    if (!systems.includes(system)) continue;
+    const server = await startServer(system);
+    try {
+      // One job to warm the server (JIT, lazily created pools) before anything is measured.
+      await trial(system, 'sigkill', server, { kind: 'spin', ms: 50 });
+      for (const kase of systemCases.filter((c) => cases.includes(c))) {
+        const job: WasteJob = kase === 'native-sync' ? { kind: 'native', iterations } : { kind: 'spin', ms: JOB_MS };
+        const samples: Waste[] = [];
+        for (let i = 0; i < TRIALS; i++) samples.push(await trial(system, kase, server, job));
+        const s = summarize(samples.map((w) => w.job));
+        const whole = summarize(samples.map((w) => w.server));
+        rows.push({ system, case: kase, trials: s.trials, p50_ms: round(s.p50, 1), p99_ms: round(s.p99, 1), max_ms: round(s.max, 1) });
+        serverRows.push([system, kase, whole.trials, round(whole.p50, 1), round(whole.p99, 1), round(whole.max, 1)]);
+        console.log(
+          `  ${system} ${kase}: job thread p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)} / max ${s.max.toFixed(1)} ms;` +
+            ` whole server p50 ${whole.p50.toFixed(1)} / p99 ${whole.p99.toFixed(1)} ms;` +
+            ` estimated for an exiting thread: at most ${Math.max(...samples.map((w) => w.estimated)).toFixed(1)} ms`,
+        );
+      }
+    } finally {
+      await server.peer.kill();
+    }
+  }
+  const columns = ['system', 'case', 'trials', 'p50 ms', 'p99 ms', 'max ms'];
+  console.log(`\nCPU the job's thread burned after its client was gone:\n`);
+  console.log(table(columns, rows.map((r) => [r.system, r.case, r.trials, r.p50_ms, r.p99_ms, r.max_ms])));
+  console.log(`\nThe same, over the whole server process and its job processes (stopping costs included):\n`);
+  console.log(table(columns, serverRows));
+  console.log(`\n${((performance.now() - began) / 1000).toFixed(0)} s`);
+  const file = writeResults('waste', { ...header(), rows });
+  console.log(`wrote ${file}`);
+}
+
+await main();
