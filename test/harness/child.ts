@@ -24,9 +24,11 @@ export class ChildClient {
   private readonly waiter = new Waiter();
   private stderr = '';
 
-  constructor(port: number, options: Record<string, unknown> = {}) {
+  /** `wrap`: an argv prefix to run node under, e.g. `ip netns exec NAME` (it must exec node in place, keeping the pid). */
+  constructor(port: number, options: Record<string, unknown> = {}, wrap: readonly string[] = []) {
     const fixture = fileURLToPath(new URL('../fixtures/client.mjs', import.meta.url));
-    this.process = spawn(process.execPath, [fixture, JSON.stringify({ port, ...options })], {
+    const [command, ...args] = [...wrap, process.execPath, fixture, JSON.stringify({ port, ...options })];
+    this.process = spawn(command as string, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.exited = once(this.process, 'exit');

@@ -5,14 +5,15 @@ import { createServer, type HeartwireServer, type ServerOptions } from '@heartwi
 import type { CallAbortMessage, ConnectionCloseMessage } from '@heartwire/server';
 import { Waiter } from './waiter.js';
 
-/** A server on 127.0.0.1 and an ephemeral port. */
+/** A server on `host` (127.0.0.1 unless told) and an ephemeral port. */
 export async function startServer(
   options: ServerOptions,
   setup: (server: HeartwireServer) => void,
+  host = '127.0.0.1',
 ): Promise<{ server: HeartwireServer; port: number; close(): Promise<void> }> {
   const server = createServer(options);
   setup(server);
-  server.listen(0, '127.0.0.1');
+  server.listen(0, host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
