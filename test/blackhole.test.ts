@@ -50,7 +50,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
       ns.hostAddress,
     );
     cleanups.push(close);
-    const child = new ChildClient(port, { host: ns.hostAddress }, ns.exec);
+    const child = new ChildClient(port, { host: ns.hostAddress }, { wrap: ns.exec });
     cleanups.push(() => child.dispose());
 
     child.send({ cmd: 'call', id: 1, method: 'job', params: null });
@@ -107,7 +107,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
       ns.hostAddress,
     );
     cleanups.push(close);
-    const child = new ChildClient(port, { host: ns.hostAddress }, ns.exec);
+    const child = new ChildClient(port, { host: ns.hostAddress }, { wrap: ns.exec });
     cleanups.push(() => child.dispose());
 
     child.send({ cmd: 'call', id: 1, method: 'job', params: { ms: 2000 } });

@@ -12,6 +12,12 @@ export interface ChildEvent {
   readonly [key: string]: unknown;
 }
 
+/** How to start the child: `wrap` is an argv prefix to run node under (it must exec node in place, keeping the pid), e.g. `ip netns exec NAME`; `fixture` another script speaking the same JSON lines. */
+export interface SpawnHow {
+  readonly wrap?: readonly string[];
+  readonly fixture?: string;
+}
+
 /**
  * A real client in its own process (test/fixtures/client.mjs, running the
  * built @heartwire/client), driven by JSON lines on stdin and reporting JSON
@@ -24,10 +30,9 @@ export class ChildClient {
   private readonly waiter = new Waiter();
   private stderr = '';
 
-  /** `wrap`: an argv prefix to run node under, e.g. `ip netns exec NAME` (it must exec node in place, keeping the pid). */
-  constructor(port: number, options: Record<string, unknown> = {}, wrap: readonly string[] = []) {
-    const fixture = fileURLToPath(new URL('../fixtures/client.mjs', import.meta.url));
-    const [command, ...args] = [...wrap, process.execPath, fixture, JSON.stringify({ port, ...options })];
+  constructor(port: number, options: Record<string, unknown> = {}, how: SpawnHow = {}) {
+    const fixture = how.fixture ?? fileURLToPath(new URL('../fixtures/client.mjs', import.meta.url));
+    const [command, ...args] = [...(how.wrap ?? []), process.execPath, fixture, JSON.stringify({ port, ...options })];
     this.process = spawn(command as string, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
