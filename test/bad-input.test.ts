@@ -1178,7 +1178,7 @@ describe('13. prototype pollution', () => {
     await expectIsolated(b);
   });
 
-  it('params {"constructor": {"prototype": {"polluted": true}}} are plain own data', async () => {
+  it('params {"constructor": {"prototype": {"polluted": true}}} → ERROR HW_ERR_BAD_PAYLOAD; a lone "constructor" key is plain data', async () => {
     const b = await bench();
     let seen: unknown;
     b.server.handle('inspect', (params: Record<string, unknown>) => {
@@ -1196,8 +1196,11 @@ describe('13. prototype pollution', () => {
       polluted,
     ]);
     peer.send(FrameType.CALL, 1, payload);
-    expect(await callResult(peer, 1)).toBe(true);
-    expect(seen).toEqual({ constructor: { prototype: { polluted: true } } });
+    expect((await callError(peer, 1)).code).toBe('HW_ERR_BAD_PAYLOAD');
+    expect(seen).toBeUndefined();
+    peer.call(2, 'inspect', { constructor: { name: 'mine' } });
+    expect(await callResult(peer, 2)).toBe(true);
+    expect(seen).toEqual({ constructor: { name: 'mine' } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     b.badPorts.clear();
     await expectIsolated(b);
@@ -1210,5 +1213,172 @@ describe('13. prototype pollution', () => {
     await expectProtocolClose(b, peer, 'HW_ERR_PROTOCOL');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     await expectIsolated(b);
+  });
+});
+
+describe('14. limits, each by a hostile client', () => {
+  it('maxConnections 3: a fourth connection gets GOAWAY HW_ERR_TOO_MANY_CONNECTIONS before it says anything; a freed slot is reused', async () => {
+    // The good client holds one of the three slots.
+    const b = await bench({ maxConnections: 3 });
+    const first = await b.handshake();
+    // A connection still in its handshake counts too.
+    const silent = await b.raw();
+    await expect.poll(() => b.server.connectionCount).toBe(3);
+    const refused = await RawPeer.connect(b.port);
+    cleanups.push(() => refused.socket.destroy());
+    const body = await expectGoAway(refused, 'HW_ERR_TOO_MANY_CONNECTIONS');
+    expect(body.lastStream).toBe(0);
+    expect(body.message).toMatch(/3 connections/);
+    expect(b.server.connectionCount).toBe(3);
+    // The real client is told the same, with the code.
+    const err = await connect({ host: HOST, port: b.port }).then(
+      () => expect.unreachable('connect resolved'),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err).toMatchObject({ code: 'HW_ERR_TOO_MANY_CONNECTIONS' });
+    // Whoever holds a slot is served meanwhile.
+    first.call(1, 'echo', 'served');
+    expect(await callResult(first, 1)).toBe('served');
+    // Once a slot frees up, a new client gets in.
+    const silentPort = silent.socket.localPort;
+    silent.socket.destroy();
+    await b.events.close((m) => m.remotePort === silentPort, WAIT_MS);
+    const late = await connect({ host: HOST, port: b.port });
+    cleanups.push(() => late.close());
+    await expect(late.call('echo', 'in')).resolves.toBe('in');
+    b.badPorts.delete(first.socket.localPort as number);
+    await expectIsolated(b);
+  });
+
+  it('maxWriteBacklogBytes 256 KiB: a job that ignores backpressure toward a client that reads nothing → HW_ERR_PEER_STALLED by the cap, not the clock', async () => {
+    // stallMs 0: the time rule is off, so only the byte cap can stop this.
+    const b = await bench({ maxWriteBacklogBytes: 256 * 1024, stallMs: 0 });
+    const chunk = 'p'.repeat(64 * 1024);
+    let writes = 0;
+    b.server.handle('flood', async (_params, ctx) => {
+      // Bounded: 2000 × 64 KiB = 128 MiB, far past any loopback buffer.
+      while (!ctx.signal.aborted && writes < 2000) {
+        ctx.progress(chunk);
+        writes++;
+        await nextTurn();
+      }
+      throw ctx.signal.reason ?? new Error('never stopped');
+    });
+    const peer = await b.handshake();
+    peer.socket.pause();
+    peer.call(1, 'flood', null);
+    const closed = await b.events.close((m) => m.remotePort === peer.socket.localPort, WAIT_MS * 2);
+    expect(closed.reason?.code).toBe('HW_ERR_PEER_STALLED');
+    expect(closed.reason?.message).toMatch(/262144-byte cap/);
+    const abort = await b.events.abort((m) => m.remotePort === peer.socket.localPort, WAIT_MS);
+    expect(abort.reason.code).toBe('HW_ERR_PEER_STALLED');
+    expect(writes).toBeLessThan(2000);
+    await expectIsolated(b);
+  });
+
+  it('maxWriteBacklogBytes 64 KiB: a PING flood from a client that reads nothing, with no call in flight, is cut', async () => {
+    const b = await bench({ maxWriteBacklogBytes: 64 * 1024 });
+    const peer = await b.handshake();
+    peer.socket.pause();
+    // 10,000 PINGs (140 KB) per write, each asking for a 14-byte PONG; bounded at 200 writes (28 MB).
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => encodeFrame(FrameType.PING, 0, encodePingPayload(i))));
+    let batches = 0;
+    const port = peer.socket.localPort;
+    while (!b.events.closes.some((m) => m.remotePort === port) && batches < 200) {
+      // Errors once the server reset the connection: that is the expected end.
+      await write(peer.socket, batch).catch(() => {});
+      batches++;
+    }
+    const closed = await b.events.close((m) => m.remotePort === port, WAIT_MS);
+    expect(closed.reason?.code).toBe('HW_ERR_PEER_STALLED');
+    expect(batches).toBeLessThan(200);
+    await expectIsolated(b);
+  });
+
+  const tight = { maxStrLength: 16, maxBinLength: 16, maxArrayLength: 4, maxMapLength: 4, maxDepth: 4 };
+  const nest = (levels: number): unknown => {
+    let value: unknown = 0;
+    for (let i = 1; i < levels; i++) value = [value];
+    return value;
+  };
+  it.each([
+    ['maxStrLength 16 (UTF-8 bytes)', 's'.repeat(16), 'é'.repeat(8) + 's'],
+    ['maxBinLength 16', new Uint8Array(16), new Uint8Array(17)],
+    ['maxArrayLength 4', [1, 2, 3, 4], [1, 2, 3, 4, 5]],
+    ['maxMapLength 4', { a: 1, b: 2, c: 3, d: 4 }, { a: 1, b: 2, c: 3, d: 4, e: 5 }],
+    // The CALL payload [method, params] is itself one level: params get maxDepth - 1.
+    ['maxDepth 4', nest(3), nest(4)],
+  ])('codec %s: params at the limit are served, one past it → ERROR HW_ERR_BAD_PAYLOAD, the connection goes on', async (_name, atLimit, over) => {
+    const b = await bench({ codec: tight });
+    const peer = await b.handshake();
+    peer.call(1, 'echo', atLimit);
+    const echoed = await callResult(peer, 1);
+    // A binary comes back as a Buffer (a view of the received frame): compare bytes.
+    const bytes = (v: unknown): unknown => (v instanceof Uint8Array ? Array.from(v) : v);
+    expect(bytes(echoed)).toEqual(bytes(atLimit));
+    peer.send(FrameType.CALL, 2, new PayloadCodec().encode(['echo', over]));
+    const error = await callError(peer, 2);
+    expect(error.code).toBe('HW_ERR_BAD_PAYLOAD');
+    expect(error.message).toMatch(/\S/);
+    peer.call(3, 'echo', 'after');
+    expect(await callResult(peer, 3)).toBe('after');
+    stillOpen(peer);
+    b.badPorts.clear();
+    await expectIsolated(b);
+  });
+
+  it('default maxDepth 100: params of 500,000 nested arrays (0x91 …) → ERROR HW_ERR_BAD_PAYLOAD without building them', async () => {
+    const b = await bench();
+    const peer = await b.handshake();
+    const deep = Buffer.alloc(500_000, 0x91);
+    peer.send(FrameType.CALL, 1, Buffer.concat([Buffer.from([0x92]), str('echo'), deep]));
+    const error = await callError(peer, 1);
+    expect(error.code).toBe('HW_ERR_BAD_PAYLOAD');
+    expect(error.message).toMatch(/deeper than 100 levels/);
+    peer.call(2, 'echo', 'after');
+    expect(await callResult(peer, 2)).toBe('after');
+    b.badPorts.clear();
+    await expectIsolated(b);
+  });
+
+  it('maxMethodLength 8: an 8-character method is served, a 9-character one → ERROR HW_ERR_BAD_PAYLOAD', async () => {
+    // Its own server: the bench's handlers have longer names.
+    const { port, close } = await startServer({ maxMethodLength: 8 }, (s) => s.handle('eightchr', () => 8));
+    cleanups.push(close);
+    const { peer } = await RawPeer.handshake(port);
+    cleanups.push(() => peer.socket.destroy());
+    peer.call(1, 'eightchr', null);
+    expect(await callResult(peer, 1)).toBe(8);
+    peer.call(2, 'ninechars', null);
+    const error = await callError(peer, 2);
+    expect(error).toEqual({ code: 'HW_ERR_BAD_PAYLOAD', message: expect.stringMatching(/1 to 8 characters/) });
+    peer.call(3, 'eightchr', null);
+    expect(await callResult(peer, 3)).toBe(8);
+    stillOpen(peer);
+  });
+
+  it.each([
+    ['createServer({heartbeatMS})', () => createServer({ heartbeatMS: 500 } as ServerOptions), /^unknown option heartbeatMS \(did you mean heartbeatMs\?\)$/],
+    ['createServer({maxConection})', () => createServer({ maxConection: 5 } as ServerOptions), /^unknown option maxConection \(known options: .*maxConnections/],
+    ['createServer({codec: {maxdepth}})', () => createServer({ codec: { maxdepth: 5 } } as ServerOptions), /codec\.maxdepth \(did you mean codec\.maxDepth\?\)/],
+  ])('a misspelled option: %s throws InvalidOptionError naming it', (_name, make, message) => {
+    let err: unknown;
+    try {
+      make();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InvalidOptionError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('a misspelled client option: connect({port, hots}) rejects with InvalidOptionError naming it', async () => {
+    const err = await connect({ port: 1, hots: '127.0.0.1' } as never).then(
+      () => expect.unreachable('connect resolved'),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InvalidOptionError);
+    expect((err as Error).message).toMatch(/^unknown option hots \(known options: port, host, /);
   });
 });

@@ -496,7 +496,8 @@ function isConnectionCode(code: string): code is ConnectionErrorCode {
     code === 'HW_ERR_SERVER_SHUTDOWN' ||
     code === 'HW_ERR_PROTOCOL' ||
     code === 'HW_ERR_FRAME_TOO_LARGE' ||
-    code === 'HW_ERR_TOO_MANY_CALLS'
+    code === 'HW_ERR_TOO_MANY_CALLS' ||
+    code === 'HW_ERR_TOO_MANY_CONNECTIONS'
   );
 }
 

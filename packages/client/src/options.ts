@@ -1,5 +1,6 @@
 import {
   checkIntegerOption,
+  checkKnownOptions,
   InvalidOptionError,
   MIN_MAX_FRAME_BYTES,
   resolveCodecLimits,
@@ -56,11 +57,25 @@ export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
   connectTimeoutMs: 10_000,
 });
 
+/** Every option name connect() knows; the type keeps it in step with {@link ClientOptions}. */
+const KNOWN_OPTIONS = Object.keys({
+  port: true,
+  host: true,
+  heartbeatMs: true,
+  serverSilentMs: true,
+  stallMs: true,
+  maxFrameBytes: true,
+  connectTimeoutMs: true,
+  signal: true,
+  codec: true,
+} satisfies Record<keyof ClientOptions, true>);
+
 /** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('client options must be an object with at least a port');
   }
+  checkKnownOptions(options, KNOWN_OPTIONS);
   const o = withDefaults<Record<string, unknown>>(DEFAULT_CLIENT_OPTIONS, options as unknown as Record<string, unknown>);
   if (typeof o.host !== 'string' || o.host.length === 0) {
     throw new InvalidOptionError(`option host must be a non-empty string, got ${String(o.host)}`);

@@ -15,13 +15,14 @@ export type AbortCode =
   | 'HW_ERR_SERVER_SHUTDOWN'
   | 'HW_ERR_PROTOCOL';
 
-/** Codes that close a connection because the peer broke the protocol. */
+/** Codes of a GOAWAY that closes a connection the peer misused (broke the protocol, or went past a limit). */
 export type ProtocolErrorCode =
   | 'HW_ERR_PROTOCOL'
   | 'HW_ERR_FRAME_TOO_LARGE'
   | 'HW_ERR_UNSUPPORTED_VERSION'
   | 'HW_ERR_TOO_MANY_CALLS'
-  | 'HW_ERR_HANDSHAKE_TIMEOUT';
+  | 'HW_ERR_HANDSHAKE_TIMEOUT'
+  | 'HW_ERR_TOO_MANY_CONNECTIONS';
 
 /** Codes a server sends in an ERROR frame for one call. */
 export type CallErrorCode =

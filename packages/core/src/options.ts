@@ -18,6 +18,20 @@ function describe(value: unknown): string {
   return String(value);
 }
 
+/**
+ * Refuses option names the component does not know, so a misspelled option
+ * fails loudly instead of silently keeping its default. `prefix` names the
+ * option group (`codec.`) the way the user wrote it.
+ */
+export function checkKnownOptions(options: object, known: readonly string[], prefix = ''): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    const hint = near === undefined ? `known options: ${known.map((k) => prefix + k).join(', ')}` : `did you mean ${prefix}${near}?`;
+    throw new InvalidOptionError(`unknown option ${prefix}${key} (${hint})`);
+  }
+}
+
 /** Merges user options over defaults; a field set to `undefined` keeps its default. */
 export function withDefaults<T extends object>(defaults: T, options: Partial<T>): T {
   const out = { ...defaults };

@@ -234,17 +234,88 @@ describe('PayloadCodec: prototype safety', () => {
     expectPayloadError(() => codec.decode(bytes), 'HW_ERR_BAD_PAYLOAD');
   });
 
-  it('a "constructor" key is an own property and leaves Object.prototype alone', () => {
-    // { "constructor": { "prototype": { "polluted": true } } }
-    const bytes = codec.encode({ constructor: { prototype: { polluted: true } } });
-    const before = Object.getOwnPropertyNames(Object.prototype).sort();
-    const out = codec.decode(bytes) as Record<string, unknown>;
-    expect(Object.prototype.hasOwnProperty.call(out, 'constructor')).toBe(true);
-    expect(out.constructor).toEqual({ prototype: { polluted: true } });
-    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
-    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(before);
+  it('a "constructor" key whose value is a map with a "prototype" key is rejected, at any depth', () => {
+    // The pair a careless deep merge follows to Object.prototype.
+    for (const value of [
+      { constructor: { prototype: { polluted: true } } },
+      { a: [1, { constructor: { prototype: {} } }] },
+      [{ x: { constructor: { prototype: null, other: 1 } } }],
+    ]) {
+      const err = expectPayloadError(() => codec.decode(codec.encode(value)), 'HW_ERR_BAD_PAYLOAD');
+      expect(err.message).toMatch(/constructor\.prototype/);
+    }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.prototype.constructor).toBe(Object);
+  });
+
+  it('a "constructor" or "prototype" key alone is plain own data', () => {
+    for (const value of [
+      { constructor: 1 },
+      { constructor: { name: 'x' } },
+      { constructor: [{ prototype: 1 }] },
+      { prototype: { constructor: 1 } },
+      { a: { constructor: 'Object', prototype: 'p' } },
+    ]) {
+      const out = codec.decode(codec.encode(value)) as Record<string, unknown>;
+      expect(out).toEqual(value);
+      expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    }
+    expect(Object.prototype.constructor).toBe(Object);
+  });
+
+  it('the decoder keeps working after refusing a constructor.prototype pair', () => {
+    expectPayloadError(() => codec.decode(codec.encode({ constructor: { prototype: 1 } })), 'HW_ERR_BAD_PAYLOAD');
+    expect(codec.decode(codec.encode({ constructor: 2 }))).toEqual({ constructor: 2 });
+    expect(codec.decode(codec.encode({ plain: true }))).toEqual({ plain: true });
+  });
+});
+
+describe('PayloadCodec: decode depth limit', () => {
+  const nested = (levels: number, leaf: unknown = 0): unknown => {
+    let value = leaf;
+    for (let i = 0; i < levels; i++) value = [value];
+    return value;
+  };
+
+  it('the decoder accepts exactly what the encoder writes: default 100 levels', () => {
+    const codec = new PayloadCodec();
+    // 99 arrays and a scalar leaf: 100 levels.
+    const deepest = nested(99);
+    expect(codec.decode(codec.encode(deepest))).toEqual(deepest);
+    // 100 arrays around a leaf, written by hand (the encoder refuses it): 101 levels.
+    const bytes = new Uint8Array(101).fill(0x91);
+    bytes[100] = 0x00;
+    const err = expectPayloadError(() => codec.decode(bytes), 'HW_ERR_BAD_PAYLOAD');
+    expect(err.message).toMatch(/deeper than 100 levels/);
+  });
+
+  it('4 MiB of 0x91 (4 million nested arrays) is refused at the 100th level, not built', () => {
+    const codec = new PayloadCodec();
+    const bytes = new Uint8Array(4 * 1024 * 1024).fill(0x91);
+    expectPayloadError(() => codec.decode(bytes), 'HW_ERR_BAD_PAYLOAD');
+    expect(codec.decode(codec.encode([1]))).toEqual([1]);
+  });
+
+  it('maps count as levels, and an empty innermost container is fine', () => {
+    const codec = codecWith({ maxDepth: 3 });
+    expect(codec.decode(codec.encode({ a: { b: 1 } }))).toEqual({ a: { b: 1 } });
+    expect(codec.decode(codec.encode([[[]]]))).toEqual([[[]]]);
+    expect(codec.decode(codec.encode([{}, [0]]))).toEqual([{}, [0]]);
+    // Written by the default encoder, one level too deep for this decoder.
+    const wide = new PayloadCodec();
+    expectPayloadError(() => codec.decode(wide.encode({ a: { b: { c: 1 } } })), 'HW_ERR_BAD_PAYLOAD');
+    expectPayloadError(() => codec.decode(wide.encode([[[0]]])), 'HW_ERR_BAD_PAYLOAD');
+    expectPayloadError(() => codec.decode(wide.encode([1, [2, [3, [4]]]])), 'HW_ERR_BAD_PAYLOAD');
+    // The depth is per path, not a count of containers.
+    expect(codec.decode(wide.encode([[1], [2], { a: 3 }]))).toEqual([[1], [2], { a: 3 }]);
+  });
+
+  it('maxDepth 1: scalars and empty containers only', () => {
+    const codec = codecWith({ maxDepth: 1 });
+    expect(codec.decode(codec.encode('x'))).toBe('x');
+    expect(codec.decode(codec.encode([]))).toEqual([]);
+    expect(codec.decode(codec.encode({}))).toEqual({});
+    expectPayloadError(() => codec.decode(new PayloadCodec().encode([1])), 'HW_ERR_BAD_PAYLOAD');
   });
 });
 
@@ -330,6 +401,14 @@ describe('resolveCodecLimits', () => {
     const err = catchError(() => resolveCodecLimits({ maxDepth: 0 }, 'server.codec'));
     expect((err as InvalidOptionError).message).toContain('server.codec.maxDepth');
     expect((err as InvalidOptionError).message).toContain('got 0');
+  });
+
+  it('refuses an unknown or misspelled limit, naming it', () => {
+    const misspelled = catchError(() => resolveCodecLimits({ maxdepth: 5 } as Partial<CodecLimits>));
+    expect(misspelled).toBeInstanceOf(InvalidOptionError);
+    expect((misspelled as Error).message).toBe('unknown option codec.maxdepth (did you mean codec.maxDepth?)');
+    const unknown = catchError(() => resolveCodecLimits({ maxKeys: 5 } as Partial<CodecLimits>, 'server.codec'));
+    expect((unknown as Error).message).toMatch(/^unknown option server\.codec\.maxKeys \(known options: server\.codec\.maxStrLength, /);
   });
 
   it('accepts the minimum of 1 for every limit', () => {

@@ -27,6 +27,7 @@ import {
 import { channels } from './diagnostics.js';
 import { nodeScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
+import { closeServerSockets, type ServerSockets } from './sockets.js';
 import type { CallContext, Handler } from './handler.js';
 import { thrownMessage } from './thrown-message.js';
 import { yieldToLoop } from './yield.js';
@@ -60,9 +61,6 @@ export interface ConnectionHost {
 
 const now = nodeScheduler.now;
 
-/** How long a connection being closed on purpose may take to flush before it is destroyed. */
-const CLOSE_GRACE_MS = 1000;
-
 /**
  * The server side of one connection: reads every byte as it arrives (so FIN
  * and RST are seen at once, whatever the handlers do), runs calls, sends the
@@ -84,12 +82,15 @@ export class Connection {
   private pendingStarts: PendingStart[] = [];
   private readonly remoteAddress: string | undefined;
   private readonly remotePort: number | undefined;
+  private readonly socket: Socket;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly sockets: ServerSockets,
     private readonly host: ConnectionHost,
   ) {
     const { options } = host;
+    const socket = sockets.stream;
+    this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
     this.decoder = new FrameDecoder({ maxPayloadBytes: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes) });
@@ -456,9 +457,26 @@ export class Connection {
 
   private write(bytes: Uint8Array): boolean {
     if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) return false;
+    if (this.socket.writableLength > this.host.options.maxWriteBacklogBytes) {
+      this.backlogOverflow();
+      return false;
+    }
     const ok = this.socket.write(bytes, this.afterWrite);
     this.timer?.wrote(this.socket.writableLength);
     return ok;
+  }
+
+  /**
+   * The client is too far behind: what it has not taken passed the cap.
+   * Deferred, since a write happens in the middle of other work (a call
+   * ending, a shutdown walking its calls) that must not see the state change.
+   */
+  private backlogOverflow(): void {
+    const backlog = this.socket.writableLength;
+    queueMicrotask(() => {
+      const message = `the client is not reading: ${backlog} bytes wait for it, over the ${this.host.options.maxWriteBacklogBytes}-byte cap`;
+      this.finish(new AbortReason('HW_ERR_PEER_STALLED', message), 'reset');
+    });
   }
 
   private writeCallError(id: number, code: string, message: string): void {
@@ -515,13 +533,6 @@ export class Connection {
         at: now(),
       });
     }
-    if (how === 'reset') {
-      this.socket.resetAndDestroy();
-    } else if (how === 'destroy') {
-      this.socket.destroy();
-    } else {
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
-    }
+    closeServerSockets(this.sockets, how);
   }
 }

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import {
   checkIntegerOption,
+  checkKnownOptions,
   InvalidOptionError,
   MIN_MAX_FRAME_BYTES,
   resolveCodecLimits,
@@ -26,6 +27,15 @@ export interface ServerOptions {
   readonly maxMethodLength?: number;
   /** How long a new connection has to complete its HELLO, in ms. Defaults to 10000. */
   readonly handshakeTimeoutMs?: number;
+  /** Most open connections; one more is sent GOAWAY `HW_ERR_TOO_MANY_CONNECTIONS` and closed. Defaults to 1000. */
+  readonly maxConnections?: number;
+  /**
+   * Most bytes written to one client that its socket still holds (not yet
+   * taken by the kernel) when the next frame is to be written; beyond it the
+   * client is declared stalled (`HW_ERR_PEER_STALLED`) and the connection
+   * reset. Defaults to 4 MiB.
+   */
+  readonly maxWriteBacklogBytes?: number;
   /** MessagePack decode limits for params. Defaults to {@link DEFAULT_CODEC_LIMITS}. */
   readonly codec?: Partial<CodecLimits>;
   /** Worker threads running `worker()` jobs. Defaults to the number of CPUs (`os.availableParallelism()`). */
@@ -81,13 +91,28 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec
   // A slice of 200 ms is far longer than a cooperative handler needs (a few ms), yet short next to
   // the 1 s heartbeat: long enough to ignore a GC pause, short enough to flag a handler that never yields.
   loopBlockWarnMs: 200,
+  // Below the usual 1024 open-file soft limit, so a flood is refused with a clear GOAWAY instead of
+  // accept() failing with EMFILE; CPU-heavy jobs saturate the cores long before 1000 clients.
+  maxConnections: 1000,
+  // One default-size frame: a client that far behind is not keeping up, and 1000 of them stay within 4 GiB.
+  maxWriteBacklogBytes: 4 * 1024 * 1024,
 });
+
+/** Every option name createServer() knows; the type keeps it in step with {@link ServerOptions}. */
+const KNOWN_OPTIONS = Object.keys({
+  ...(Object.fromEntries(Object.keys(DEFAULT_SERVER_OPTIONS).map((key) => [key, true])) as Record<
+    keyof typeof DEFAULT_SERVER_OPTIONS,
+    true
+  >),
+  codec: true,
+} satisfies Record<keyof ServerOptions, true>);
 
 /** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('server options must be an object');
   }
+  checkKnownOptions(options, KNOWN_OPTIONS);
   const o = withDefaults<Record<string, unknown>>(DEFAULT_SERVER_OPTIONS, options as Record<string, unknown>);
   const heartbeatMs = checkIntegerOption('heartbeatMs', o.heartbeatMs, 1);
   const minHeartbeatMs = checkIntegerOption('minHeartbeatMs', o.minHeartbeatMs, 1, heartbeatMs);
@@ -106,6 +131,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     processQueueLimit: checkIntegerOption('processQueueLimit', o.processQueueLimit, 1),
     jobHeapMb: checkIntegerOption('jobHeapMb', o.jobHeapMb, 0),
     loopBlockWarnMs: checkIntegerOption('loopBlockWarnMs', o.loopBlockWarnMs, 0),
+    maxConnections: checkIntegerOption('maxConnections', o.maxConnections, 1),
+    maxWriteBacklogBytes: checkIntegerOption('maxWriteBacklogBytes', o.maxWriteBacklogBytes, 1),
     codec: resolveCodecLimits(options.codec, 'codec'),
   });
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
 import { Connection, type ConnectionHost } from './connection.js';
+import { refuseConnection } from './refuse.js';
 import type { Handler } from './handler.js';
 import { isJobModule, type JobModule } from './job-module.js';
 import { JobPools } from './job-pools.js';
@@ -36,7 +37,12 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
         socket.destroy();
         return;
       }
-      this.live.add(new Connection(socket, this));
+      const sockets = { stream: socket, tcp: socket };
+      if (this.live.size >= this.options.maxConnections) {
+        refuseConnection(sockets, this.codec, 'HW_ERR_TOO_MANY_CONNECTIONS', `the server is at its limit of ${this.options.maxConnections} connections`);
+        return;
+      }
+      this.live.add(new Connection(sockets, this));
     });
     this.server.on('listening', () => this.emit('listening'));
     this.server.on('error', (err) => this.emit('error', err));

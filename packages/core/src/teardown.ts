@@ -1,0 +1,39 @@
+/**
+ * The sockets of one connection, as closing it sees them. `stream` carries
+ * the frames; `tcp` is the TCP socket under it: the same object for plain
+ * TCP, the socket under the TLS layer otherwise (a TLS socket cannot send an
+ * RST itself: Node's `resetAndDestroy()` refuses any handle that is not TCP).
+ * Node's `net.Socket` and `tls.TLSSocket` fit as they are; core calls only
+ * these methods and opens nothing.
+ */
+export interface ConnectionSockets {
+  readonly stream: { end(): unknown; destroy(): unknown };
+  readonly tcp: { resetAndDestroy(): unknown };
+}
+
+/**
+ * How to close: `reset` for a peer declared gone, `end` to flush what we
+ * wrote first, `destroy` when the peer already closed or broke the connection.
+ */
+export type CloseMode = 'reset' | 'end' | 'destroy';
+
+/**
+ * Closes a connection. `reset` sends an RST (SO_LINGER 0), so the kernel
+ * stops retransmitting to a peer declared gone; `destroy` closes at once;
+ * `end` flushes what was written and closes our side, then hands the final
+ * destroy to `afterGrace`, which runs it if the peer has not closed in time.
+ */
+export function closeSockets(sockets: ConnectionSockets, mode: CloseMode, afterGrace: (destroy: () => void) => void): void {
+  switch (mode) {
+    case 'reset':
+      sockets.tcp.resetAndDestroy();
+      return;
+    case 'destroy':
+      sockets.stream.destroy();
+      return;
+    case 'end':
+      sockets.stream.end();
+      afterGrace(() => sockets.stream.destroy());
+      return;
+  }
+}
