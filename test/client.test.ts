@@ -169,7 +169,7 @@ describe('client', () => {
     await expect(c.call('job', 2)).rejects.toMatchObject({ code: 'HW_ERR_CLIENT_CLOSED' });
   });
 
-  it('server shutdown: the call in flight fails with HW_ERR_SERVER_SHUTDOWN, GOAWAY names it, new calls fail at once', async () => {
+  it('server shutdown: the call in flight fails with HW_ERR_SERVER_SHUTDOWN, GOAWAY names it, new calls fail at once with the retryable HW_ERR_SERVER_CLOSING', async () => {
     const { handler, releases } = gate();
     const { server, port } = await startServer({}, (s) => s.handle('job', handler));
     const c = await client(port);
@@ -180,17 +180,17 @@ describe('client', () => {
     await expect(call).rejects.toMatchObject({ name: 'RemoteError', code: 'HW_ERR_SERVER_SHUTDOWN' });
     const [body] = (await goaway) as [{ code: string; lastStream: number }];
     expect(body).toMatchObject({ code: 'HW_ERR_SERVER_SHUTDOWN', lastStream: 1 });
-    await expect(c.call('job', 2)).rejects.toMatchObject({ code: 'HW_ERR_SERVER_SHUTDOWN' });
+    await expect(c.call('job', 2)).rejects.toMatchObject({ code: 'HW_ERR_SERVER_CLOSING' });
   });
 
-  it('a call the server never saw before its GOAWAY fails with HW_ERR_SERVER_SHUTDOWN (safe to retry)', async () => {
+  it('a call the server never saw before its GOAWAY fails with HW_ERR_SERVER_CLOSING (safe to retry)', async () => {
     const { handler, releases } = gate();
     const { server, port } = await startServer({}, (s) => s.handle('job', handler));
     const c = await client(port);
     // close() runs before the CALL is read: the server's GOAWAY says lastStream 0.
     const call = c.call('job', 1);
     server.close();
-    await expect(call).rejects.toMatchObject({ name: 'ConnectionError', code: 'HW_ERR_SERVER_SHUTDOWN' });
+    await expect(call).rejects.toMatchObject({ name: 'ConnectionError', code: 'HW_ERR_SERVER_CLOSING' });
     expect(releases).toHaveLength(0);
   });
 

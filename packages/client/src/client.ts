@@ -188,9 +188,7 @@ export class HeartwireClient extends EventEmitter {
 
   private unusableError(): HeartwireError | undefined {
     if (this.state === 'open') {
-      return this.goAway === undefined
-        ? undefined
-        : new ConnectionError('HW_ERR_SERVER_SHUTDOWN', `the server is going away: ${this.goAway.message}`);
+      return this.goAway === undefined ? undefined : goingAway(this.goAway);
     }
     if (this.state === 'ending') return new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection');
     return this.closeError ?? new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client is closed');
@@ -400,7 +398,8 @@ export class HeartwireClient extends EventEmitter {
 
   private onGoAway(body: GoAwayBody): void {
     this.goAway = body;
-    const error = new ConnectionError('HW_ERR_SERVER_SHUTDOWN', `the server is going away: ${body.message}`);
+    // These calls never reached a handler: the code says they are safe to send elsewhere.
+    const error = goingAway(body);
     this.rejectWaiting(error);
     for (const call of [...this.calls.values()]) {
       if (call.id > body.lastStream) {
@@ -412,7 +411,11 @@ export class HeartwireClient extends EventEmitter {
   }
 
   private readonly onEnd = (): void => {
-    this.fail(new ConnectionError('HW_ERR_CONNECTION_LOST', 'the server closed the connection'), 'destroy');
+    const error =
+      this.goAway === undefined
+        ? new ConnectionError('HW_ERR_CONNECTION_LOST', 'the server closed the connection')
+        : new ConnectionError('HW_ERR_SERVER_SHUTDOWN', `the server closed the connection after its GOAWAY: ${this.goAway.message}`);
+    this.fail(error, 'destroy');
   };
 
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
@@ -487,6 +490,11 @@ export class HeartwireClient extends EventEmitter {
       setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
     }
   }
+}
+
+/** A call refused because the server sent GOAWAY: it never reached a handler, so it is safe to retry elsewhere. */
+function goingAway(body: GoAwayBody): ConnectionError {
+  return new ConnectionError('HW_ERR_SERVER_CLOSING', `the server is going away and did not take this call: ${body.message}`);
 }
 
 function isConnectionCode(code: string): code is ConnectionErrorCode {

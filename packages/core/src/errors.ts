@@ -33,6 +33,7 @@ export type CallErrorCode =
   | 'HW_ERR_PAYLOAD_TOO_LARGE'
   | 'HW_ERR_CANCELLED'
   | 'HW_ERR_SERVER_SHUTDOWN'
+  | 'HW_ERR_SERVER_CLOSING'
   | JobErrorCode;
 
 /** Codes a server sends when a job run off its main thread (worker thread or child process) failed to finish. */
@@ -46,6 +47,7 @@ export type ConnectionErrorCode =
   | 'HW_ERR_SERVER_SILENT'
   | 'HW_ERR_SERVER_STALLED'
   | 'HW_ERR_SERVER_SHUTDOWN'
+  | 'HW_ERR_SERVER_CLOSING'
   | 'HW_ERR_CONNECTION_LOST'
   | 'HW_ERR_CLIENT_CLOSED'
   | 'HW_ERR_CONNECT_TIMEOUT'

@@ -77,6 +77,8 @@ export class Connection {
   /** The client announced HALF_CLOSE: its FIN does not end its calls. */
   private peerHalfCloseAnnounced = false;
   private peerWriteEnded = false;
+  /** {@link drain} sent GOAWAY: the connection ends with its last call. */
+  private draining = false;
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private pendingStarts: PendingStart[] = [];
@@ -106,15 +108,32 @@ export class Connection {
     }, options.handshakeTimeoutMs);
   }
 
-  /** Server shutdown: abort every call, tell the client, close. */
+  /** Server shutdown: abort every call, tell the client (unless {@link drain} already did), close. */
   shutdown(): void {
     if (this.state === 'closed') return;
     const reason = new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
     for (const call of this.calls.values()) {
       this.writeCallError(call.id, reason.code, reason.message);
     }
-    this.writeGoAway(reason.code, reason.message);
+    if (!this.draining) this.writeGoAway(reason.code, reason.message);
     this.finish(reason, 'end');
+  }
+
+  /**
+   * Graceful shutdown: GOAWAY now; calls in flight go on and deliver their
+   * results, new ones are refused (`HW_ERR_SERVER_CLOSING`); the connection
+   * closes once the last call ended. A connection still in its handshake has
+   * nothing to finish and is shut down at once.
+   */
+  drain(): void {
+    if (this.state !== 'open') {
+      this.shutdown();
+      return;
+    }
+    if (this.draining) return;
+    this.draining = true;
+    this.writeGoAway('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down: calls in flight may finish, new ones go elsewhere');
+    if (this.calls.size === 0) this.finish(undefined, 'end');
   }
 
   // ---- input ------------------------------------------------------------
@@ -220,7 +239,8 @@ export class Connection {
       );
     }
     if (this.host.closing) {
-      this.writeCallError(id, 'HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
+      // Never started, so safe to send elsewhere: the code says so.
+      this.writeCallError(id, 'HW_ERR_SERVER_CLOSING', 'the server is shutting down and takes no new call');
       return;
     }
     let method: string;
@@ -408,7 +428,7 @@ export class Connection {
       this.liveness?.deactivate();
       this.timer?.schedule();
       // A half-closed client can send no new call: once its last call ended, we are done.
-      if (this.peerWriteEnded) this.finish(undefined, 'end');
+      if (this.peerWriteEnded || this.draining) this.finish(undefined, 'end');
     }
   }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
 import { Connection, type ConnectionHost } from './connection.js';
+import { DrainDeadline, resolveCloseArgs, type CloseCallback, type CloseOptions } from './drain.js';
 import { refuseConnection } from './refuse.js';
 import type { Handler } from './handler.js';
 import { isJobModule, type JobModule } from './job-module.js';
@@ -24,6 +25,10 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   private closingValue = false;
   private readonly jobs: JobPools;
   private readonly watchdog: LoopWatchdog;
+  private closedValue = false;
+  private readonly deadline = new DrainDeadline(() => {
+    for (const connection of this.live) connection.shutdown();
+  });
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -47,7 +52,12 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     this.server.on('listening', () => this.emit('listening'));
     this.server.on('error', (err) => this.emit('error', err));
     // Closed once the job pools' threads and processes are gone too.
-    this.server.on('close', () => void this.jobs.close().then(() => this.emit('close')));
+    this.server.on('close', () =>
+      void this.jobs.close().then(() => {
+        this.closedValue = true;
+        this.emit('close');
+      }),
+    );
   }
 
   /** True once `close()` was called: new calls are refused. */
@@ -98,20 +108,41 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   }
 
   /**
-   * Stops accepting connections, aborts every call in flight with
-   * `HW_ERR_SERVER_SHUTDOWN` (its client gets an ERROR frame with that code,
-   * then GOAWAY), closes every connection, and stops the job pools' threads
-   * and processes. `callback` runs when all of that is done, as on `net.Server`.
+   * Stops accepting connections and shuts down. With `drainMs` 0 (the
+   * default) it aborts every call in flight with `HW_ERR_SERVER_SHUTDOWN`
+   * (each client gets an ERROR frame with that code, then GOAWAY) and closes
+   * every connection. With `drainMs` > 0 every client gets GOAWAY at once,
+   * new calls are refused with the retryable `HW_ERR_SERVER_CLOSING`, calls
+   * in flight may finish and deliver their results, each connection closes
+   * with its last call, and whatever still runs after `drainMs` is aborted as
+   * above. The job pools' threads and processes stop once every connection
+   * has closed. Calling it again may shorten the drain (a second SIGTERM:
+   * `{ drainMs: 0 }`). `callback` runs when all of that is done, as on `net.Server`.
    */
-  close(callback?: (err?: Error) => void): this {
-    this.closingValue = true;
-    this.server.close((err) => void this.jobs.close().then(() => callback?.(err)));
-    for (const connection of this.live) connection.shutdown();
+  close(callback?: CloseCallback): this;
+  close(options: CloseOptions, callback?: CloseCallback): this;
+  close(first?: CloseOptions | CloseCallback, second?: CloseCallback): this {
+    const { drainMs, callback } = resolveCloseArgs(first, second);
+    if (!this.closingValue) {
+      this.closingValue = true;
+      this.server.close((err) => void this.jobs.close().then(() => callback?.(err)));
+    } else if (callback !== undefined) {
+      if (this.closedValue) queueMicrotask(() => callback());
+      else this.once('close', () => callback());
+    }
+    if (drainMs === 0) {
+      this.deadline.clear();
+      for (const connection of this.live) connection.shutdown();
+    } else {
+      for (const connection of this.live) connection.drain();
+      if (this.live.size > 0) this.deadline.aim(drainMs);
+    }
     return this;
   }
 
   onConnectionClosed(connection: Connection): void {
     this.live.delete(connection);
+    if (this.live.size === 0) this.deadline.clear();
   }
 }
 
