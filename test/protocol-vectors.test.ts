@@ -44,6 +44,7 @@ interface Expectation {
 
 const welcome = { version: 1, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 4194304, maxCalls: 100 };
 const goaway = { code: 'HW_ERR_SERVER_SHUTDOWN', message: 'the server is shutting down', lastStream: 3 };
+const unauthenticated = { code: 'HW_ERR_UNAUTHENTICATED', message: 'authentication failed', lastStream: 0 };
 const empty = (payload: Uint8Array): number => payload.byteLength;
 
 const expectations: Record<string, Expectation> = {
@@ -60,6 +61,13 @@ const expectations: Record<string, Expectation> = {
     stream: 0,
     decoded: (p) => decodeHello(codec, p),
     value: { versions: [1], heartbeatMs: 500, maxFrameBytes: 65536 },
+  },
+  'hello-auth': {
+    encoded: encodeFrame(FrameType.HELLO, 0, encodeHello(codec, { versions: [1], auth: 's3cret' })),
+    type: FrameType.HELLO,
+    stream: 0,
+    decoded: (p) => decodeHello(codec, p),
+    value: { versions: [1], auth: 's3cret' },
   },
   welcome: {
     encoded: encodeFrame(FrameType.WELCOME, 0, encodeWelcome(codec, welcome)),
@@ -119,6 +127,13 @@ const expectations: Record<string, Expectation> = {
     stream: 0,
     decoded: (p) => decodeGoAway(codec, p),
     value: goaway,
+  },
+  'goaway-unauthenticated': {
+    encoded: encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(codec, unauthenticated)),
+    type: FrameType.GOAWAY,
+    stream: 0,
+    decoded: (p) => decodeGoAway(codec, p),
+    value: unauthenticated,
   },
 };
 

@@ -29,11 +29,10 @@ import {
 import type { CallOptions, PendingCall } from './call.js';
 import { nodeScheduler } from './scheduler.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { closeClientSockets, isTlsError, openSockets, type ClientSockets } from './transport.js';
 
 const now = nodeScheduler.now;
 
-/** How long `close()` waits for the server to close its side before destroying the socket. */
-const CLOSE_GRACE_MS = 1000;
 
 type ClientState = 'handshake' | 'open' | 'ending' | 'closed';
 
@@ -52,6 +51,7 @@ export class HeartwireClient extends EventEmitter {
   private readonly options: ResolvedClientOptions;
   private readonly codec: PayloadCodec;
   private readonly socket: net.Socket;
+  private readonly sockets: ClientSockets;
   private readonly decoder: FrameDecoder;
   private liveness: Liveness | undefined;
   private readonly calls = new Map<number, PendingCall>();
@@ -75,9 +75,10 @@ export class HeartwireClient extends EventEmitter {
     });
     // Nobody may be listening if connect() was never awaited; its rejection is reported there.
     this.ready.catch(() => {});
-    this.socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+    this.sockets = openSockets(options);
+    this.socket = this.sockets.stream;
     this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
-    this.socket.on('connect', this.onConnect);
+    this.socket.on(this.sockets.readyEvent, this.onConnect);
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onSocketError);
@@ -258,8 +259,10 @@ export class HeartwireClient extends EventEmitter {
       versions: number[];
       maxFrameBytes: number;
       heartbeatMs?: number;
+      auth?: unknown;
     };
     if (this.options.heartbeatMs !== undefined) hello.heartbeatMs = this.options.heartbeatMs;
+    if (this.options.auth !== undefined) hello.auth = this.options.auth;
     this.write(encodeFrame(FrameType.HELLO, 0, encodeHello(this.codec, hello)));
   };
 
@@ -419,7 +422,10 @@ export class HeartwireClient extends EventEmitter {
   };
 
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
-    this.fail(new ConnectionError('HW_ERR_CONNECTION_LOST', `the connection failed: ${err.message}`, { cause: err }), 'destroy');
+    const error = isTlsError(this.sockets, err)
+      ? new ConnectionError('HW_ERR_TLS', `TLS failed: ${err.message}`, { cause: err })
+      : new ConnectionError('HW_ERR_CONNECTION_LOST', `the connection failed: ${err.message}`, { cause: err });
+    this.fail(error, 'destroy');
   };
 
   private readonly onClose = (): void => {
@@ -481,14 +487,7 @@ export class HeartwireClient extends EventEmitter {
       call.reject(error);
     }
     this.calls.clear();
-    if (how === 'reset') {
-      this.socket.resetAndDestroy();
-    } else if (how === 'destroy') {
-      this.socket.destroy();
-    } else {
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
-    }
+    closeClientSockets(this.sockets, how);
   }
 }
 
@@ -505,14 +504,17 @@ function isConnectionCode(code: string): code is ConnectionErrorCode {
     code === 'HW_ERR_PROTOCOL' ||
     code === 'HW_ERR_FRAME_TOO_LARGE' ||
     code === 'HW_ERR_TOO_MANY_CALLS' ||
-    code === 'HW_ERR_TOO_MANY_CONNECTIONS'
+    code === 'HW_ERR_TOO_MANY_CONNECTIONS' ||
+    code === 'HW_ERR_UNAUTHENTICATED'
   );
 }
 
 /**
  * Connects to a heartwire server and completes the handshake. Rejects with
- * `HW_ERR_CONNECT_TIMEOUT`, `HW_ERR_CONNECTION_LOST`, `HW_ERR_ABORTED`, or the
- * code from the server's GOAWAY (for example `HW_ERR_UNSUPPORTED_VERSION`).
+ * `HW_ERR_CONNECT_TIMEOUT`, `HW_ERR_CONNECTION_LOST`, `HW_ERR_TLS`,
+ * `HW_ERR_ABORTED`, or the code from the server's GOAWAY (for example
+ * `HW_ERR_UNAUTHENTICATED`, `HW_ERR_TOO_MANY_CONNECTIONS`,
+ * `HW_ERR_UNSUPPORTED_VERSION`).
  */
 export function connect(options: ClientOptions): Promise<HeartwireClient> {
   let resolved: ResolvedClientOptions;

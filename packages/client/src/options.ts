@@ -1,6 +1,9 @@
+import type { ConnectionOptions } from 'node:tls';
 import {
   checkIntegerOption,
   checkKnownOptions,
+  checkObjectOption,
+  PayloadCodec,
   InvalidOptionError,
   MIN_MAX_FRAME_BYTES,
   resolveCodecLimits,
@@ -32,6 +35,19 @@ export interface ClientOptions {
   readonly signal?: AbortSignal;
   /** MessagePack decode limits for results and progress. Defaults to {@link DEFAULT_CODEC_LIMITS}. */
   readonly codec?: Partial<CodecLimits>;
+  /**
+   * Connect over TLS, with these `tls.connect` options (`ca` to trust a
+   * private CA, `cert` and `key` for mutual TLS). The server's certificate is
+   * checked against `host` (or `servername`). A TLS failure rejects with
+   * `HW_ERR_TLS`. Defaults to none: plain TCP.
+   */
+  readonly tls?: ConnectionOptions;
+  /**
+   * Credentials sent in HELLO for the server's authentication hook (a token, a
+   * map…; any MessagePack value). A server that refuses them closes with
+   * `HW_ERR_UNAUTHENTICATED`. Send them over TLS only. Defaults to none.
+   */
+  readonly auth?: unknown;
 }
 
 export interface ResolvedClientOptions {
@@ -44,6 +60,8 @@ export interface ResolvedClientOptions {
   readonly connectTimeoutMs: number;
   readonly signal: AbortSignal | undefined;
   readonly codec: CodecLimits;
+  readonly tls: ConnectionOptions | undefined;
+  readonly auth: unknown;
 }
 
 /** The defaults, and why. */
@@ -68,6 +86,8 @@ const KNOWN_OPTIONS = Object.keys({
   connectTimeoutMs: true,
   signal: true,
   codec: true,
+  tls: true,
+  auth: true,
 } satisfies Record<keyof ClientOptions, true>);
 
 /** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
@@ -84,6 +104,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionError('option signal must be an AbortSignal');
   }
+  const codec = resolveCodecLimits(options.codec, 'codec');
   return Object.freeze({
     port: checkIntegerOption('port', o.port, 1, 65535),
     host: o.host,
@@ -93,6 +114,19 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, MIN_MAX_FRAME_BYTES, 0xffff_ffff),
     connectTimeoutMs: checkIntegerOption('connectTimeoutMs', o.connectTimeoutMs, 1),
     signal: signal as AbortSignal | undefined,
-    codec: resolveCodecLimits(options.codec, 'codec'),
+    codec,
+    tls: checkObjectOption('tls', options.tls),
+    auth: checkAuthOption(options.auth, codec),
   });
+}
+
+/** Fails now, naming the option, rather than at every connect. */
+function checkAuthOption(auth: unknown, limits: CodecLimits): unknown {
+  if (auth === undefined) return undefined;
+  try {
+    new PayloadCodec(limits).encode(auth);
+  } catch (err) {
+    throw new InvalidOptionError(`option auth cannot be sent in HELLO: ${(err as Error).message}`);
+  }
+  return auth;
 }

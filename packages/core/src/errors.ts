@@ -22,7 +22,8 @@ export type ProtocolErrorCode =
   | 'HW_ERR_UNSUPPORTED_VERSION'
   | 'HW_ERR_TOO_MANY_CALLS'
   | 'HW_ERR_HANDSHAKE_TIMEOUT'
-  | 'HW_ERR_TOO_MANY_CONNECTIONS';
+  | 'HW_ERR_TOO_MANY_CONNECTIONS'
+  | 'HW_ERR_UNAUTHENTICATED';
 
 /** Codes a server sends in an ERROR frame for one call. */
 export type CallErrorCode =
@@ -51,6 +52,7 @@ export type ConnectionErrorCode =
   | 'HW_ERR_CONNECTION_LOST'
   | 'HW_ERR_CLIENT_CLOSED'
   | 'HW_ERR_CONNECT_TIMEOUT'
+  | 'HW_ERR_TLS'
   | ProtocolErrorCode;
 
 export type ErrorCode =
@@ -97,8 +99,8 @@ export class AbortReason extends HeartwireError {
 /** The peer broke the protocol; the connection is closed. */
 export class ProtocolError extends HeartwireError {
   declare readonly code: ProtocolErrorCode;
-  constructor(code: ProtocolErrorCode, message: string) {
-    super(code, message);
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'ProtocolError';
   }
 }

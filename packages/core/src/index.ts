@@ -56,6 +56,6 @@ export {
   type LivenessVerdict,
 } from './liveness.js';
 export { checkFrameStream } from './rules.js';
-export { checkIntegerOption, checkKnownOptions, withDefaults } from './options.js';
+export { checkIntegerOption, checkKnownOptions, checkObjectOption, withDefaults } from './options.js';
 export { LivenessTimer, type LivenessEffect, type Scheduler } from './liveness-timer.js';
 export { closeSockets, type CloseMode, type ConnectionSockets } from './teardown.js';

@@ -10,6 +10,8 @@ export interface Hello {
   readonly heartbeatMs?: number;
   /** Largest frame payload the client accepts, in bytes. */
   readonly maxFrameBytes?: number;
+  /** Credentials for the server's authentication hook (a token, a map…); any MessagePack value. */
+  readonly auth?: unknown;
 }
 
 /** WELCOME: the server's answer to HELLO, the terms of the connection. */
@@ -64,9 +66,10 @@ export function decodeHello(codec: PayloadCodec, bytes: Uint8Array): Hello {
   if (!isRecord(value) || !Array.isArray(value.versions) || !value.versions.every((v) => isPositiveInt(v))) {
     throw new ProtocolError('HW_ERR_PROTOCOL', 'HELLO must be a map with "versions": an array of positive integers');
   }
-  const hello: { versions: number[]; heartbeatMs?: number; maxFrameBytes?: number } = {
+  const hello: { versions: number[]; heartbeatMs?: number; maxFrameBytes?: number; auth?: unknown } = {
     versions: value.versions as number[],
   };
+  if (value.auth !== undefined && value.auth !== null) hello.auth = value.auth;
   if (value.heartbeatMs !== undefined && value.heartbeatMs !== null) {
     if (!isPositiveInt(value.heartbeatMs)) throw new ProtocolError('HW_ERR_PROTOCOL', 'HELLO heartbeatMs must be a positive integer');
     hello.heartbeatMs = value.heartbeatMs;

@@ -12,6 +12,14 @@ export function checkIntegerOption(name: string, value: unknown, min: number, ma
   return value;
 }
 
+/** Validates an optional option that must be a plain object (not null, not an array) and returns it. */
+export function checkObjectOption<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new InvalidOptionError(`option ${name} must be an object, got ${describe(value)}`);
+  }
+  return value;
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';

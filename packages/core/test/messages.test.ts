@@ -15,6 +15,8 @@ import {
   RemoteError,
   checkFrameStream,
   checkIntegerOption,
+  checkKnownOptions,
+  checkObjectOption,
   decodeCall,
   decodeCallError,
   decodeGoAway,
@@ -70,6 +72,14 @@ describe('HELLO', () => {
 
   it('null optional fields are treated as absent', () => {
     expect(decodeHello(codec, enc({ versions: [1], heartbeatMs: null, maxFrameBytes: null }))).toEqual({ versions: [1] });
+  });
+
+  it('carries auth, any value, as it was sent; nil auth is none', () => {
+    for (const auth of ['token', { user: 'u', sig: new Uint8Array([1, 2]) }, [1, 2], 0, false]) {
+      const out = decodeHello(codec, encodeHello(codec, { versions: [1], auth }));
+      expect(out.auth).toEqual(auth);
+    }
+    expect('auth' in decodeHello(codec, enc({ versions: [1], auth: null }))).toBe(false);
   });
 
   it('ignores unknown keys', () => {
@@ -407,6 +417,32 @@ describe('error family', () => {
       'option a.b must be an integer >= 1, got "x"',
     );
     expect((catchError(() => checkIntegerOption('a.b', [1], 1)) as Error).message).toContain('got an array');
+  });
+
+  it('checkKnownOptions refuses a name it does not know, and suggests the one that differs only in case', () => {
+    expect(() => checkKnownOptions({ heartbeatMs: 1 }, ['heartbeatMs', 'silentMs'])).not.toThrow();
+    expect(() => checkKnownOptions({}, [])).not.toThrow();
+    const typo = catchError(() => checkKnownOptions({ silentms: 1 }, ['heartbeatMs', 'silentMs']));
+    expect(typo).toBeInstanceOf(InvalidOptionError);
+    expect((typo as Error).message).toBe('unknown option silentms (did you mean silentMs?)');
+    const unknown = catchError(() => checkKnownOptions({ colour: 'red' }, ['heartbeatMs', 'silentMs'], 'codec.'));
+    expect((unknown as Error).message).toBe('unknown option codec.colour (known options: codec.heartbeatMs, codec.silentMs)');
+  });
+
+  it('checkObjectOption accepts undefined and plain objects, and names the option otherwise', () => {
+    expect(checkObjectOption('tls', undefined)).toBeUndefined();
+    const value = { key: 'k' };
+    expect(checkObjectOption('tls', value)).toBe(value);
+    for (const [bad, got] of [
+      [null, 'null'],
+      [[1], 'an array'],
+      ['yes', '"yes"'],
+      [true, 'true'],
+    ] as const) {
+      const err = catchError(() => checkObjectOption('tls', bad));
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect((err as Error).message).toBe(`option tls must be an object, got ${got}`);
+    }
   });
 });
 

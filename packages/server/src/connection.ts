@@ -22,12 +22,16 @@ import {
   ProtocolError,
   type AbortCode,
   type Frame,
+  type Hello,
   type LivenessEffect,
+  type Welcome,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
 import { nodeScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
-import { closeServerSockets, type ServerSockets } from './sockets.js';
+import { checkAuthentication, peerInfo } from './auth.js';
+import type { AcceptedSockets } from './listener.js';
+import { closeServerSockets } from './sockets.js';
 import type { CallContext, Handler } from './handler.js';
 import { thrownMessage } from './thrown-message.js';
 import { yieldToLoop } from './yield.js';
@@ -79,6 +83,8 @@ export class Connection {
   private peerWriteEnded = false;
   /** {@link drain} sent GOAWAY: the connection ends with its last call. */
   private draining = false;
+  /** HELLO arrived and the authentication hook has not answered yet. */
+  private authenticating = false;
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private pendingStarts: PendingStart[] = [];
@@ -87,7 +93,7 @@ export class Connection {
   private readonly socket: Socket;
 
   constructor(
-    private readonly sockets: ServerSockets,
+    private readonly sockets: AcceptedSockets,
     private readonly host: ConnectionHost,
   ) {
     const { options } = host;
@@ -101,11 +107,13 @@ export class Connection {
     socket.on('end', this.onEnd);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onClose);
+    // From TCP accept: a TLS handshake already spent part of the time.
+    const remaining = Math.max(0, sockets.acceptedAt + options.handshakeTimeoutMs - now());
     this.handshakeTimer = setTimeout(() => {
       this.protocolError(
-        new ProtocolError('HW_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${options.handshakeTimeoutMs} ms`),
+        new ProtocolError('HW_ERR_HANDSHAKE_TIMEOUT', `no complete handshake within ${options.handshakeTimeoutMs} ms`),
       );
-    }, options.handshakeTimeoutMs);
+    }, remaining);
   }
 
   /** Server shutdown: abort every call, tell the client (unless {@link drain} already did), close. */
@@ -157,6 +165,7 @@ export class Connection {
     const violation = checkFrameStream(frame);
     if (violation !== undefined) throw violation;
     if (this.state === 'handshake') {
+      if (this.authenticating) throw new ProtocolError('HW_ERR_PROTOCOL', 'a frame after HELLO, before WELCOME');
       this.onHandshakeFrame(frame);
       return;
     }
@@ -211,6 +220,26 @@ export class Connection {
       maxFrameBytes: options.maxFrameBytes,
       maxCalls: options.maxCallsPerConnection,
     });
+    if (options.authenticate === undefined) {
+      this.open(hello, welcome);
+      return;
+    }
+    // The connection stays in its handshake (no frame accepted, no call run) until the hook says yes.
+    this.authenticating = true;
+    void checkAuthentication(options.authenticate, hello, peerInfo(this.sockets)).then((refusal) => {
+      if (this.state !== 'handshake') return;
+      this.authenticating = false;
+      if (refusal === undefined) {
+        this.open(hello, welcome);
+      } else {
+        this.protocolError(new ProtocolError('HW_ERR_UNAUTHENTICATED', 'authentication failed', refusal));
+      }
+    });
+  }
+
+  /** Completes the handshake on the terms chosen: WELCOME, and calls may come. */
+  private open(hello: Hello, welcome: Welcome): void {
+    const { options, codec } = this.host;
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     if (hello.maxFrameBytes !== undefined) this.peerMaxFrameBytes = hello.maxFrameBytes;

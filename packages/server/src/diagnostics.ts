@@ -52,6 +52,13 @@ export interface PoolCrashMessage {
   readonly error: HeartwireError;
 }
 
+/** Published when a TLS handshake failed; Node has closed the connection. */
+export interface TlsErrorMessage {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly error: Error;
+}
+
 export const channels = {
   callStart: diagnostics.channel('heartwire:server:call:start'),
   callAbort: diagnostics.channel('heartwire:server:call:abort'),
@@ -59,4 +66,5 @@ export const channels = {
   connectionClose: diagnostics.channel('heartwire:server:connection:close'),
   loopBlocked: diagnostics.channel('heartwire:server:loop:blocked'),
   poolCrash: diagnostics.channel('heartwire:server:pool:crash'),
+  tlsError: diagnostics.channel('heartwire:server:tls:error'),
 } as const;

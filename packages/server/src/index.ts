@@ -2,6 +2,7 @@ export { createServer, HeartwireServer } from './server.js';
 export type { CallContext, Handler } from './handler.js';
 export { worker, type JobContext, type JobFunction, type JobIsolation, type JobModule, type WorkerOptions } from './job-module.js';
 export { LOOP_BLOCKED_WARNING } from './loop-watchdog.js';
+export type { Authenticate, PeerInfo } from './auth.js';
 export type { CloseCallback, CloseOptions } from './drain.js';
 export { DEFAULT_SERVER_OPTIONS, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 export type {
@@ -11,5 +12,6 @@ export type {
   ConnectionCloseMessage,
   LoopBlockedMessage,
   PoolCrashMessage,
+  TlsErrorMessage,
 } from './diagnostics.js';
 export { AbortReason, HeartwireError, InvalidOptionError, PayloadError, ProtocolError, type AbortCode } from '@heartwire/core';

@@ -1,13 +1,16 @@
 import { availableParallelism } from 'node:os';
+import type { TlsOptions } from 'node:tls';
 import {
   checkIntegerOption,
   checkKnownOptions,
+  checkObjectOption,
   InvalidOptionError,
   MIN_MAX_FRAME_BYTES,
   resolveCodecLimits,
   withDefaults,
   type CodecLimits,
 } from '@heartwire/core';
+import type { Authenticate } from './auth.js';
 
 /** Options of {@link createServer}. Every field is optional; see {@link DEFAULT_SERVER_OPTIONS}. */
 export interface ServerOptions {
@@ -50,15 +53,27 @@ export interface ServerOptions {
   readonly jobHeapMb?: number;
   /** A main-thread handler that blocks the event loop this long draws a warning, once per method, in ms (0: off). Defaults to 200. */
   readonly loopBlockWarnMs?: number;
+  /**
+   * Serve over TLS, with these `tls.createServer` options (`key`, `cert`, and
+   * for mutual TLS `ca` and `requestCert: true`). A client certificate that
+   * fails verification is turned away with GOAWAY `HW_ERR_UNAUTHENTICATED`
+   * naming the reason, unless `rejectUnauthorized` is false. The TLS
+   * handshake counts against `handshakeTimeoutMs`. Defaults to none: plain TCP.
+   */
+  readonly tls?: TlsOptions;
+  /** Authentication hook run on each HELLO; see {@link Authenticate}. Defaults to none: every client is let in. */
+  readonly authenticate?: Authenticate;
 }
 
 /** Options after defaults were applied and every value was checked. */
-export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'codec'>> {
+export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'codec' | 'tls' | 'authenticate'>> {
   readonly codec: CodecLimits;
+  readonly tls: TlsOptions | undefined;
+  readonly authenticate: Authenticate | undefined;
 }
 
 /** The defaults, and why. */
-export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec'>> = Object.freeze({
+export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec' | 'tls' | 'authenticate'>> = Object.freeze({
   // Long jobs run for seconds to minutes: one 14-byte frame a second per busy connection is
   // cheap, and well inside every proxy idle timer (nginx 10 min, AWS ALB 60 s, Heroku 55 s).
   heartbeatMs: 1000,
@@ -105,6 +120,8 @@ const KNOWN_OPTIONS = Object.keys({
     true
   >),
   codec: true,
+  tls: true,
+  authenticate: true,
 } satisfies Record<keyof ServerOptions, true>);
 
 /** Applies defaults and validates; throws {@link InvalidOptionError} naming the option. */
@@ -134,5 +151,14 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     maxConnections: checkIntegerOption('maxConnections', o.maxConnections, 1),
     maxWriteBacklogBytes: checkIntegerOption('maxWriteBacklogBytes', o.maxWriteBacklogBytes, 1),
     codec: resolveCodecLimits(options.codec, 'codec'),
+    tls: checkObjectOption('tls', options.tls),
+    authenticate: checkFunctionOption('authenticate', options.authenticate),
   });
+}
+
+function checkFunctionOption<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidOptionError(`option ${name} must be a function`);
+  }
+  return value;
 }

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
 import { Connection, type ConnectionHost } from './connection.js';
 import { DrainDeadline, resolveCloseArgs, type CloseCallback, type CloseOptions } from './drain.js';
+import { Listener, type AcceptedSockets } from './listener.js';
 import { refuseConnection } from './refuse.js';
 import type { Handler } from './handler.js';
 import { isJobModule, type JobModule } from './job-module.js';
@@ -21,6 +22,7 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   readonly codec: PayloadCodec;
   private readonly handlers = new Map<string, Handler>();
   private readonly server: net.Server;
+  private readonly listener: Listener;
   private readonly live = new Set<Connection>();
   private closingValue = false;
   private readonly jobs: JobPools;
@@ -36,19 +38,8 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     this.codec = new PayloadCodec(this.options.codec);
     this.jobs = new JobPools(this.options);
     this.watchdog = new LoopWatchdog(this.options.loopBlockWarnMs);
-    // allowHalfOpen: we decide what a client's FIN means (see PROTOCOL.md, HALF_CLOSE).
-    this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
-      if (this.closingValue) {
-        socket.destroy();
-        return;
-      }
-      const sockets = { stream: socket, tcp: socket };
-      if (this.live.size >= this.options.maxConnections) {
-        refuseConnection(sockets, this.codec, 'HW_ERR_TOO_MANY_CONNECTIONS', `the server is at its limit of ${this.options.maxConnections} connections`);
-        return;
-      }
-      this.live.add(new Connection(sockets, this));
-    });
+    this.listener = new Listener(this.options, (sockets) => this.accept(sockets));
+    this.server = this.listener.server;
     this.server.on('listening', () => this.emit('listening'));
     this.server.on('error', (err) => this.emit('error', err));
     // Closed once the job pools' threads and processes are gone too.
@@ -58,6 +49,22 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
         this.emit('close');
       }),
     );
+  }
+
+  private accept(sockets: AcceptedSockets): void {
+    if (this.closingValue) {
+      sockets.stream.destroy();
+      return;
+    }
+    if (sockets.certificateError !== undefined) {
+      refuseConnection(sockets, this.codec, 'HW_ERR_UNAUTHENTICATED', `the client certificate was not accepted: ${sockets.certificateError}`);
+      return;
+    }
+    if (this.live.size >= this.options.maxConnections) {
+      refuseConnection(sockets, this.codec, 'HW_ERR_TOO_MANY_CONNECTIONS', `the server is at its limit of ${this.options.maxConnections} connections`);
+      return;
+    }
+    this.live.add(new Connection(sockets, this));
   }
 
   /** True once `close()` was called: new calls are refused. */
@@ -126,6 +133,7 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     if (!this.closingValue) {
       this.closingValue = true;
       this.server.close((err) => void this.jobs.close().then(() => callback?.(err)));
+      this.listener.dropHandshakes();
     } else if (callback !== undefined) {
       if (this.closedValue) queueMicrotask(() => callback());
       else this.once('close', () => callback());
