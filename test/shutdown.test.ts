@@ -5,17 +5,15 @@
  * HW_ERR_SERVER_SHUTDOWN once drainMs is up. Real sockets, and a real server
  * process stopped with SIGTERM.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, ConnectionError, RemoteError, type GoAwayBody, type HeartwireClient } from '@heartwire/client';
 import { decodeCallError, decodeGoAway, FrameType, PayloadCodec } from '@heartwire/core';
 import { InvalidOptionError, type CallContext, type HeartwireServer } from '@heartwire/server';
 import { RawPeer } from './harness/raw.js';
 import { ServerEvents, startServer } from './harness/server.js';
+import { ServerProcess } from './harness/server-process.js';
 import { Waiter } from './harness/waiter.js';
 
 const HOST = '127.0.0.1';
@@ -218,31 +216,20 @@ describe('graceful shutdown: server.close({ drainMs })', () => {
 
 describe('SIGTERM, as the README shows it', () => {
   it('a server process told SIGTERM finishes the call in flight, refuses a new one, and exits 0', async () => {
-    const fixture = fileURLToPath(new URL('./fixtures/sigterm-server.mjs', import.meta.url));
-    const child = spawn(process.execPath, [fixture, '10000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    cleanups.push(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    const exited = once(child, 'exit');
-    const lines: Array<Record<string, unknown>> = [];
-    const waiter = new Waiter();
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(JSON.parse(line) as Record<string, unknown>);
-      waiter.wake();
-    });
-    const line = (event: string) => waiter.until(() => lines.find((l) => l.event === event), event, WAIT_MS * 2);
-    const { port } = (await line('listening')) as { port: number };
-    const c = await client(port);
+    const server = await ServerProcess.start({ drainMs: 10_000 });
+    cleanups.push(() => server.kill());
+    const c = await client(server.port);
     const goaway = once(c, 'goaway');
-    const work = c.call('work', { ms: 600 });
-    await new Promise<void>((resolve) => c.call('work', { ms: 1 }).then(() => resolve()));
-    child.kill('SIGTERM');
-    await line('sigterm');
+    const work = c.call('work', { ms: 600, tag: 'long' });
+    await server.line('call', (l) => l.tag === 'long');
+    server.process.kill('SIGTERM');
+    await server.line('sigterm');
     await goaway;
     await expect(c.call('work', { ms: 1 })).rejects.toMatchObject({ code: 'HW_ERR_SERVER_CLOSING' });
-    await expect(work).resolves.toEqual({ worked: 600 });
-    await line('exiting');
-    const [code] = await exited;
+    await expect(work).resolves.toMatchObject({ worked: 600, tag: 'long' });
+    await server.line('exiting');
+    const [code] = (await server.exited) as [number];
     expect(code).toBe(0);
+    expect(server.calls()).toEqual(['long']);
   });
 });

@@ -5,20 +5,20 @@ import { createServer, type HeartwireServer, type ServerOptions } from '@heartwi
 import type { CallAbortMessage, ConnectionCloseMessage } from '@heartwire/server';
 import { Waiter } from './waiter.js';
 
-/** A server on `host` (127.0.0.1 unless told) and an ephemeral port. */
+/** A server on `host` (127.0.0.1 unless told) and an ephemeral port (or `port`, to take over one). */
 export async function startServer(
   options: ServerOptions,
   setup: (server: HeartwireServer) => void,
   host = '127.0.0.1',
+  port = 0,
 ): Promise<{ server: HeartwireServer; port: number; close(): Promise<void> }> {
   const server = createServer(options);
   setup(server);
-  server.listen(0, host);
+  server.listen(port, host);
   await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
   return {
     server,
-    port,
+    port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

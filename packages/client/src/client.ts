@@ -109,6 +109,11 @@ export class HeartwireClient extends EventEmitter {
     return this.calls.size;
   }
 
+  /** True while a new call goes out at once, or waits here for a slot: connected, not ending, no GOAWAY. */
+  get acceptsCalls(): boolean {
+    return this.state === 'open' && this.goAway === undefined;
+  }
+
   /**
    * Calls `method` with `params`. Resolves to the handler's result; rejects
    * with a `HeartwireError` whose `code` says why: `RemoteError` for an ERROR

@@ -1,4 +1,6 @@
 export { connect, HeartwireClient } from './client.js';
+export { createClient, ReconnectingClient, type ReconnectingClientOptions, type RetryCallOptions } from './reconnect.js';
+export { DEFAULT_BACKOFF_OPTIONS, type BackoffOptions } from './backoff.js';
 export type { CallOptions } from './call.js';
 export { DEFAULT_CLIENT_OPTIONS, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 export {

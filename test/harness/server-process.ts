@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Waiter } from './waiter.js';
+
+/**
+ * A real heartwire server in its own process (test/fixtures/server.mjs, on
+ * the built @heartwire/server), for tests that kill, stop and restart
+ * servers for real. Its JSON lines are recorded as they arrive.
+ */
+export class ServerProcess {
+  readonly process: ChildProcess;
+  readonly lines: Array<{ event: string; [key: string]: unknown }> = [];
+  readonly exited: Promise<unknown>;
+  private readonly waiter = new Waiter();
+
+  private constructor(options: { port?: number; drainMs?: number }) {
+    const fixture = fileURLToPath(new URL('../fixtures/server.mjs', import.meta.url));
+    this.process = spawn(process.execPath, [fixture, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.exited = once(this.process, 'exit');
+    createInterface({ input: this.process.stdout! }).on('line', (line) => {
+      this.lines.push(JSON.parse(line) as { event: string });
+      this.waiter.wake();
+    });
+  }
+
+  /** Starts a server process and resolves once it listens; `port` 0 (default) picks a free one. */
+  static async start(options: { port?: number; drainMs?: number } = {}): Promise<ServerProcess & { port: number }> {
+    const server = new ServerProcess(options);
+    const { port } = (await server.line('listening')) as unknown as { port: number };
+    return Object.assign(server, { port });
+  }
+
+  /** The first line (recorded or future) with this event that matches. */
+  line(event: string, match: (l: Record<string, unknown>) => boolean = () => true, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    return this.waiter.until(() => this.lines.find((l) => l.event === event && match(l)), `"${event}" from the server process`, timeoutMs);
+  }
+
+  /** Tags of the `work` calls this server started. */
+  calls(): unknown[] {
+    return this.lines.filter((l) => l.event === 'call').map((l) => l.tag);
+  }
+
+  /** Kills it for good (SIGKILL) and waits until it is gone. */
+  async kill(): Promise<void> {
+    if (this.process.exitCode === null && this.process.signalCode === null) {
+      this.process.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
