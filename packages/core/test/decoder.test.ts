@@ -12,6 +12,7 @@ import {
   type Frame,
 } from '@heartwire/core';
 import { hex, toHex } from './hex.js';
+import { splitAt } from './split.js';
 import { catchError } from './thrown.js';
 
 // ---------------------------------------------------------------- helpers
@@ -58,17 +59,6 @@ function decodeChunks(chunks: readonly Uint8Array[], maxPayloadBytes = 1 << 20):
   for (const chunk of chunks) decoder.push(chunk.slice(), (f) => frames.push(plain(f)));
   expect(decoder.bufferedBytes).toBe(0);
   return frames;
-}
-
-function splitAt(bytes: Uint8Array, offsets: readonly number[]): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const o of offsets) {
-    out.push(bytes.subarray(prev, o));
-    prev = o;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
 }
 
 function randomChunks(bytes: Uint8Array, rand: () => number, maxChunk: number): Uint8Array[] {

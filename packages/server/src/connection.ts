@@ -42,6 +42,8 @@ interface Call {
   readonly method: string;
   readonly controller: AbortController;
   readonly startedAt: number;
+  /** Its handler ran: call:start was published, so call:abort and call:end may follow. */
+  started: boolean;
 }
 
 /** A handler ready to start once the whole chunk it arrived in was read. */
@@ -285,7 +287,7 @@ export class Connection {
       this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
       return;
     }
-    const call: Call = { id, method, controller: new AbortController(), startedAt: now() };
+    const call: Call = { id, method, controller: new AbortController(), startedAt: now(), started: false };
     this.calls.set(id, call);
     // The early header goes out before any handler of this chunk runs.
     this.write(encodeFrame(FrameType.ACCEPTED, id));
@@ -365,6 +367,7 @@ export class Connection {
   }
 
   private runHandler({ call, handler, params }: PendingStart): void {
+    call.started = true;
     if (channels.callStart.hasSubscribers) {
       channels.callStart.publish({
         method: call.method,
@@ -461,8 +464,9 @@ export class Connection {
     }
   }
 
+  // A call aborted in the chunk that brought it never ran: observers see neither its start nor its end.
   private publishEnd(call: Call, outcome: 'result' | 'error' | 'aborted'): void {
-    if (channels.callEnd.hasSubscribers) {
+    if (call.started && channels.callEnd.hasSubscribers) {
       channels.callEnd.publish({
         method: call.method,
         id: call.id,
@@ -475,7 +479,7 @@ export class Connection {
   }
 
   private publishAbort(call: Call, reason: AbortReason): void {
-    if (channels.callAbort.hasSubscribers) {
+    if (call.started && channels.callAbort.hasSubscribers) {
       channels.callAbort.publish({
         method: call.method,
         id: call.id,
