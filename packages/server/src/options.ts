@@ -30,7 +30,11 @@ export interface ServerOptions {
   readonly maxMethodLength?: number;
   /** How long a new connection has to complete its HELLO, in ms. Defaults to 10000. */
   readonly handshakeTimeoutMs?: number;
-  /** Most open connections; one more is sent GOAWAY `HW_ERR_TOO_MANY_CONNECTIONS` and closed. Defaults to 1000. */
+  /**
+   * Most open connections, those in their handshake included (with TLS, from
+   * the end of the TLS handshake); one more is sent GOAWAY
+   * `HW_ERR_TOO_MANY_CONNECTIONS` and closed. Defaults to 1000.
+   */
   readonly maxConnections?: number;
   /**
    * Most bytes written to one client that its socket still holds (not yet
