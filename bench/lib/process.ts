@@ -118,7 +118,8 @@ export class PeerProcess {
   }
 }
 
-type Command = (args: Record<string, any>) => unknown;
+/** A command handler; each one names the arguments it takes. */
+type Command = (args: any) => unknown;
 
 /**
  * The peer's side: reports `info` as ready, answers each command with its
