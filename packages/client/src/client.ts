@@ -9,8 +9,8 @@ import {
   decodePingPayload,
   decodeWelcome,
   encodeCall,
-  encodeFrame,
   encodeHello,
+  FrameBatch,
   FrameDecoder,
   FrameType,
   HeartwireError,
@@ -63,6 +63,13 @@ export class HeartwireClient extends EventEmitter {
   private readonly ready: Promise<HeartwireClient>;
   private settleReady: { resolve(client: HeartwireClient): void; reject(err: unknown): void } | undefined;
   private readonly closed: Promise<void>;
+  /** Frames written this turn, sent together (see flush). */
+  private readonly batch = new FrameBatch({
+    write: (chunk) => this.writeChunk(chunk),
+    defer: process.nextTick,
+    // Batches are small and short-lived: Node's pooled, unzeroed buffers.
+    allocate: (size) => Buffer.allocUnsafe(size),
+  });
 
   /** Use {@link connect}. */
   private constructor(options: ResolvedClientOptions) {
@@ -168,7 +175,8 @@ export class HeartwireClient extends EventEmitter {
     if (this.state === 'open') {
       this.state = 'ending';
       this.rejectWaiting(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'));
-      this.write(encodeFrame(FrameType.HALF_CLOSE, 0));
+      this.write(FrameType.HALF_CLOSE, 0);
+      this.batch.flush();
       this.socket.end();
     }
     return this.closed;
@@ -201,7 +209,7 @@ export class HeartwireClient extends EventEmitter {
   private send(call: PendingCall): void {
     call.id = this.nextId++;
     this.calls.set(call.id, call);
-    this.write(encodeFrame(FrameType.CALL, call.id, call.payload));
+    this.write(FrameType.CALL, call.id, call.payload);
     (this.liveness as Liveness).activate(now());
     this.timer?.schedule();
   }
@@ -217,7 +225,7 @@ export class HeartwireClient extends EventEmitter {
     }
     if (this.calls.get(call.id) !== call) return;
     // After end() our sending side is closed: the job ends with the connection instead (see settle).
-    if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
+    if (this.state === 'open') this.write(FrameType.CANCEL, call.id);
     this.settle(call);
     call.reject(error);
   }
@@ -262,7 +270,7 @@ export class HeartwireClient extends EventEmitter {
       heartbeatMs?: number;
     };
     if (this.options.heartbeatMs !== undefined) hello.heartbeatMs = this.options.heartbeatMs;
-    this.write(encodeFrame(FrameType.HELLO, 0, encodeHello(this.codec, hello)));
+    this.write(FrameType.HELLO, 0, encodeHello(this.codec, hello));
   };
 
   private readonly onData = (chunk: Buffer): void => {
@@ -285,10 +293,11 @@ export class HeartwireClient extends EventEmitter {
     }
     this.liveness?.onInbound(now());
     switch (frame.type) {
-      case FrameType.PING:
-        decodePingPayload(frame.payload);
-        if (this.state === 'open') this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
+      case FrameType.PING: {
+        const seq = decodePingPayload(frame.payload);
+        if (this.state === 'open') this.writePong(seq);
         return;
+      }
       case FrameType.PONG:
         return;
       case FrameType.ACCEPTED: {
@@ -393,7 +402,7 @@ export class HeartwireClient extends EventEmitter {
 
   private cancelWith(call: PendingCall, err: unknown): void {
     if (this.calls.get(call.id) !== call) return;
-    if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
+    if (this.state === 'open') this.write(FrameType.CANCEL, call.id);
     this.settle(call);
     call.reject(err);
   }
@@ -448,11 +457,24 @@ export class HeartwireClient extends EventEmitter {
     this.timer?.flushed(this.socket.writableLength);
   };
 
-  private write(bytes: Uint8Array): void {
+  /** Queues a frame; every frame of this turn of the event loop goes out in one write, right after it. */
+  private write(type: number, stream: number, payload?: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(bytes, this.afterWrite);
-    this.timer?.wrote(this.socket.writableLength);
+    this.batch.push(type, stream, payload);
   }
+
+  /** Queues a PONG, with no allocation of its own. */
+  private writePong(seq: number): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.batch.pushPing(FrameType.PONG, seq);
+  }
+
+  /** Where the batch sends its bytes. */
+  private readonly writeChunk = (chunk: Uint8Array): void => {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(chunk, this.afterWrite);
+    this.timer?.wrote(this.socket.writableLength);
+  };
 
   private failReady(error: HeartwireError, how: 'reset' | 'destroy'): void {
     if (this.state === 'handshake') this.fail(error, how);
@@ -478,6 +500,8 @@ export class HeartwireClient extends EventEmitter {
       call.reject(error);
     }
     this.calls.clear();
+    if (how === 'end') this.batch.flush();
+    else this.batch.clear();
     if (how === 'reset') {
       this.socket.resetAndDestroy();
     } else if (how === 'destroy') {

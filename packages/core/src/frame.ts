@@ -8,6 +8,13 @@ export interface Frame {
   readonly payload: Uint8Array;
 }
 
+/** Throws a RangeError unless `stream` is a valid stream id (a u32). */
+export function checkStreamId(stream: number): void {
+  if (!Number.isInteger(stream) || stream < 0 || stream > MAX_STREAM_ID) {
+    throw new RangeError(`stream id must be an integer from 0 to ${MAX_STREAM_ID}, got ${stream}`);
+  }
+}
+
 /** Writes a frame header into `target` at `offset`. */
 export function writeFrameHeader(
   target: Uint8Array,
@@ -17,9 +24,7 @@ export function writeFrameHeader(
   stream: number,
   payloadLength: number,
 ): void {
-  if (!Number.isInteger(stream) || stream < 0 || stream > MAX_STREAM_ID) {
-    throw new RangeError(`stream id must be an integer from 0 to ${MAX_STREAM_ID}, got ${stream}`);
-  }
+  checkStreamId(stream);
   const view = new DataView(target.buffer, target.byteOffset + offset, FRAME_HEADER_BYTES);
   view.setUint32(0, payloadLength);
   view.setUint8(4, type);

@@ -6,10 +6,9 @@ import {
   decodeHello,
   decodePingPayload,
   encodeCallError,
-  encodeFrame,
   encodeGoAway,
-  encodePingPayload,
   encodeWelcome,
+  FrameBatch,
   FrameDecoder,
   FrameType,
   HeartwireError,
@@ -60,6 +59,9 @@ export interface ConnectionHost {
 
 const now = nodeScheduler.now;
 
+/** Batches are small and short-lived: Node's pooled, unzeroed buffers. */
+const allocate = (size: number): Uint8Array => Buffer.allocUnsafe(size);
+
 /** How long a connection being closed on purpose may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -82,6 +84,8 @@ export class Connection {
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private pendingStarts: PendingStart[] = [];
+  /** Frames written this turn, sent together (see flush). */
+  private readonly batch = new FrameBatch({ write: (chunk) => this.writeChunk(chunk), defer: process.nextTick, allocate });
   private readonly remoteAddress: string | undefined;
   private readonly remotePort: number | undefined;
 
@@ -129,6 +133,8 @@ export class Connection {
       );
       return;
     }
+    // The early headers go out before any handler of this chunk runs; what the handlers write follows in one more write.
+    this.batch.flush();
     this.startPending();
   };
 
@@ -156,8 +162,7 @@ export class Connection {
         return;
       case FrameType.PING:
         // Either side may PING; the answer echoes the sequence number.
-        decodePingPayload(frame.payload);
-        this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
+        this.writePing(FrameType.PONG, decodePingPayload(frame.payload));
         return;
       case FrameType.HALF_CLOSE:
         // The client will send nothing more, PONGs included: only its reading can still be judged.
@@ -202,7 +207,7 @@ export class Connection {
     });
     this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect);
     this.state = 'open';
-    this.write(encodeFrame(FrameType.WELCOME, 0, encodeWelcome(codec, welcome)));
+    this.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
 
   private onCall(frame: Frame): void {
@@ -238,7 +243,7 @@ export class Connection {
     const call: Call = { id, method, controller: new AbortController(), startedAt: now() };
     this.calls.set(id, call);
     // The early header goes out before any handler of this chunk runs.
-    this.write(encodeFrame(FrameType.ACCEPTED, id));
+    this.write(FrameType.ACCEPTED, id);
     (this.liveness as Liveness).activate(now());
     this.timer?.schedule();
     this.pendingStarts.push({ call, handler, params });
@@ -359,7 +364,7 @@ export class Connection {
         `progress of ${payload.byteLength} bytes exceeds the client's frame limit of ${this.peerMaxFrameBytes} bytes`,
       );
     }
-    return this.write(encodeFrame(FrameType.PROGRESS, call.id, payload));
+    return this.write(FrameType.PROGRESS, call.id, payload);
   }
 
   private succeed(call: Call, value: unknown): void {
@@ -382,7 +387,7 @@ export class Connection {
       return;
     }
     // Written before the call ends: ending the last call of a half-closed client closes the connection.
-    this.write(encodeFrame(FrameType.RESULT, call.id, payload));
+    this.write(FrameType.RESULT, call.id, payload);
     this.endCall(call, 'result');
   }
 
@@ -441,7 +446,9 @@ export class Connection {
 
   private readonly onLivenessEffect = (effect: LivenessEffect): void => {
     if (effect.type === 'ping') {
-      this.write(encodeFrame(FrameType.PING, 0, encodePingPayload(effect.seq)));
+      this.writePing(FrameType.PING, effect.seq);
+      // Out at once: the timer fired outside any input, and a heartbeat has nothing to wait for.
+      this.batch.flush();
       return;
     }
     const stalled = effect.verdict === 'stalled';
@@ -454,12 +461,33 @@ export class Connection {
 
   // ---- output -----------------------------------------------------------
 
-  private write(bytes: Uint8Array): boolean {
-    if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) return false;
-    const ok = this.socket.write(bytes, this.afterWrite);
-    this.timer?.wrote(this.socket.writableLength);
-    return ok;
+  /**
+   * Queues a frame; every frame of this turn of the event loop goes out in
+   * one write, right after it (`process.nextTick`). Returns false once the
+   * socket's buffer is full, as `socket.write` does.
+   */
+  private write(type: number, stream: number, payload?: Uint8Array): boolean {
+    if (!this.writable()) return false;
+    this.batch.push(type, stream, payload);
+    return this.socket.writableLength + this.batch.bytes < this.socket.writableHighWaterMark;
   }
+
+  /** Queues a PING or PONG, with no allocation of its own. */
+  private writePing(type: number, seq: number): void {
+    if (!this.writable()) return;
+    this.batch.pushPing(type, seq);
+  }
+
+  private writable(): boolean {
+    return this.state !== 'closed' && !this.socket.destroyed && this.socket.writable;
+  }
+
+  /** Where the batch sends its bytes. */
+  private readonly writeChunk = (chunk: Uint8Array): void => {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(chunk, this.afterWrite);
+    this.timer?.wrote(this.socket.writableLength);
+  };
 
   private writeCallError(id: number, code: string, message: string): void {
     const { codec } = this.host;
@@ -472,11 +500,11 @@ export class Connection {
         payload = encodeCallError(codec, 'HW_ERR_PAYLOAD_TOO_LARGE', 'the error does not fit the client\'s frame limit');
       }
     }
-    this.write(encodeFrame(FrameType.ERROR, id, payload));
+    this.write(FrameType.ERROR, id, payload);
   }
 
   private writeGoAway(code: string, message: string): void {
-    this.write(encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(this.host.codec, { code, message, lastStream: this.lastStream })));
+    this.write(FrameType.GOAWAY, 0, encodeGoAway(this.host.codec, { code, message, lastStream: this.lastStream }));
   }
 
   private protocolError(err: ProtocolError): void {
@@ -515,6 +543,8 @@ export class Connection {
         at: now(),
       });
     }
+    if (how === 'end') this.batch.flush();
+    else this.batch.clear();
     if (how === 'reset') {
       this.socket.resetAndDestroy();
     } else if (how === 'destroy') {
