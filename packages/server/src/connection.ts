@@ -24,6 +24,7 @@ import {
   type LivenessEffect,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
+import { LazyAbortController } from './lazy-abort.js';
 import { nodeScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { CallContext, Handler } from './handler.js';
@@ -34,7 +35,7 @@ import { yieldToLoop } from './yield.js';
 interface Call {
   readonly id: number;
   readonly method: string;
-  readonly controller: AbortController;
+  readonly controller: LazyAbortController;
   readonly startedAt: number;
 }
 
@@ -240,7 +241,7 @@ export class Connection {
       this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
       return;
     }
-    const call: Call = { id, method, controller: new AbortController(), startedAt: now() };
+    const call: Call = { id, method, controller: new LazyAbortController(), startedAt: now() };
     this.calls.set(id, call);
     // The early header goes out before any handler of this chunk runs.
     this.write(FrameType.ACCEPTED, id);
@@ -331,7 +332,10 @@ export class Connection {
     const ctx: CallContext = {
       method: call.method,
       id: call.id,
-      signal: call.controller.signal,
+      // Made on first use: most short calls never look.
+      get signal() {
+        return call.controller.signal;
+      },
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
       progress: (data: unknown) => this.progress(call, data),
