@@ -14,7 +14,9 @@
  *
  * Env: SCALE_CONNECTIONS (10000), SCALE_DEATHS (1000), SCALE_HEARTBEAT_MS
  * (1000), SCALE_WINDOW_MS (10000), SCALE_NODE_ARGS (extra node flags for the
- * servers, e.g. "--cpu-prof --cpu-prof-dir=prof").
+ * servers), SCALE_CPU_PROF (a directory: each server profiles its measurement
+ * window into it), SCALE_HEAP_SNAPSHOT (a directory: servers write a heap
+ * snapshot into it each time they measure their memory).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_SERVER_OPTIONS } from '@heartwire/server';
@@ -51,12 +53,33 @@ function groups(count: number, first: number, n = Math.ceil(count / PER_PROCESS)
   }));
 }
 
-async function startServer(mode: 'heartwire' | 'bare'): Promise<{ server: PeerProcess; port: number; baselineRss: number }> {
+interface Memory {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly spaces: Record<string, number>;
+  readonly external: number;
+}
+
+/** Bytes per connection that `loaded` holds over `idle`, in total and by part. */
+function perConnection(idle: Memory, loaded: Memory): { rss: number; detail: string } {
+  const per = (a: number, b: number) => Math.round((b - a) / connections);
+  const spaces = Object.keys(loaded.spaces)
+    .map((name) => [name, per(idle.spaces[name] ?? 0, loaded.spaces[name] ?? 0)] as const)
+    .filter(([, bytes]) => bytes !== 0)
+    .map(([name, bytes]) => `${name} ${bytes}`)
+    .join(', ');
+  return {
+    rss: per(idle.rss, loaded.rss),
+    detail: `heap used ${per(idle.heapUsed, loaded.heapUsed)}, external ${per(idle.external, loaded.external)}; physical: ${spaces}`,
+  };
+}
+
+async function startServer(mode: 'heartwire' | 'bare'): Promise<{ server: PeerProcess; port: number; baseline: Memory }> {
   const { peer, info } = await PeerProcess.start(new URL('./scale/server.ts', import.meta.url), [mode, String(heartbeatMs)], {
     name: `${mode} server`,
     nodeArgs: serverNodeArgs,
   });
-  return { server: peer, port: info.port as number, baselineRss: await peer.request<number>('rss') };
+  return { server: peer, port: info.port as number, baseline: await peer.request<Memory>('rss') };
 }
 
 /** Starts one load generator per group and opens its connections, one process after the other. */
@@ -119,11 +142,11 @@ const bareServer = await startServer('bare');
 const bareLoads = await startLoads('bare', bareServer.port, groups(connections, 12));
 await connectionsRunning(bareServer.server, false);
 await sleep(2 * heartbeatMs);
-const bareRss = (await bareServer.server.request<number>('rss')) - bareServer.baselineRss;
+const bareMemory = perConnection(bareServer.baseline, await bareServer.server.request<Memory>('rss'));
 await sleep(heartbeatMs);
 const bare = await measure(bareServer.server, bareLoads);
 await stopAll([...bareLoads, bareServer.server]);
-console.error(`bare: ${round(bare.cpuUsPerPing)} µs per ping, ${Math.round(bareRss / connections)} B per socket`);
+console.error(`bare: ${round(bare.cpuUsPerPing)} µs per ping, ${bareMemory.rss} B per socket (${bareMemory.detail})`);
 
 // ---- heartwire --------------------------------------------------------------
 
@@ -139,10 +162,10 @@ const liveLoads = await startLoads('heartwire', hw.port, groups(connections - de
 const allLoads = [silentLoad, ...deathLoads, ...liveLoads];
 await connectionsRunning(hw.server, true);
 await sleep(2 * heartbeatMs);
-const hwRss = (await hw.server.request<number>('rss')) - hw.baselineRss;
+const hwMemory = perConnection(hw.baseline, await hw.server.request<Memory>('rss'));
 await sleep(heartbeatMs);
 const heartwire = await measure(hw.server, allLoads);
-console.error(`heartwire: ${round(heartwire.cpuUsPerPing)} µs per heartbeat, ${Math.round(hwRss / connections)} B per connection`);
+console.error(`heartwire: ${round(heartwire.cpuUsPerPing)} µs per heartbeat, ${hwMemory.rss} B per connection (${hwMemory.detail})`);
 
 interface Abort {
   readonly at: number;
@@ -178,8 +201,8 @@ const results = {
   cpu_share_of_core: round(heartwire.cpuShare, 4),
   cpu_us_per_heartbeat: round(heartwire.cpuUsPerPing),
   bare_cpu_us_per_ping: round(bare.cpuUsPerPing),
-  rss_per_connection_bytes: Math.round(hwRss / connections),
-  bare_rss_per_socket_bytes: Math.round(bareRss / connections),
+  rss_per_connection_bytes: hwMemory.rss,
+  bare_rss_per_socket_bytes: bareMemory.rss,
   heartbeat_interval_p99_deviation_pct: round(heartwire.p99DeviationPct),
   silent_detected_ms: Math.round(silentDetectedMs),
   deaths,

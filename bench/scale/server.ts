@@ -8,6 +8,10 @@
  *              and reads the 1-byte pongs: the limit.
  */
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector/promises';
+import { join } from 'node:path';
+import v8 from 'node:v8';
 import net, { type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer } from '@heartwire/server';
@@ -18,22 +22,44 @@ import { sharedNow, until } from './clock.js';
 const mode = process.argv[2];
 const heartbeatMs = Number(process.argv[3] ?? 1000);
 
-function rssAfterGc(): number {
+/** RSS after a full collection, and where it went: the V8 heap's spaces, and memory outside it. */
+function rssAfterGc(): { rss: number; heapUsed: number; spaces: Record<string, number>; external: number } {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
   gc();
   gc();
-  return process.memoryUsage.rss();
+  const { rss, heapUsed, external } = process.memoryUsage();
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size]));
+  // SCALE_HEAP_SNAPSHOT=dir: a heap snapshot each time, to see what a connection holds.
+  const dir = process.env.SCALE_HEAP_SNAPSHOT;
+  if (dir !== undefined) v8.writeHeapSnapshot(join(dir, `scale-${mode}-${process.pid}-${Date.now()}.heapsnapshot`));
+  return { rss, heapUsed, spaces, external };
 }
 
-/** CPU time (user + system) this process spent between shared times `from` and `to`. */
+/**
+ * CPU time (user + system) this process spent between shared times `from`
+ * and `to`. With SCALE_CPU_PROF=dir, that window alone is also profiled
+ * (dir/scale-MODE-PID.cpuprofile): the profile then shows the steady state,
+ * not the connection storm before it.
+ */
 async function cpu({ from, to }: { from: number; to: number }): Promise<{ cpuUs: number; wallMs: number }> {
+  const profiler = process.env.SCALE_CPU_PROF === undefined ? undefined : new inspector.Session();
+  profiler?.connect();
   await until(from);
+  await profiler?.post('Profiler.enable');
+  await profiler?.post('Profiler.start');
   const startedAt = sharedNow();
   const start = process.cpuUsage();
   await until(to);
   const used = process.cpuUsage(start);
-  return { cpuUs: used.user + used.system, wallMs: sharedNow() - startedAt };
+  const wallMs = sharedNow() - startedAt;
+  if (profiler !== undefined) {
+    const { profile } = await profiler.post('Profiler.stop');
+    mkdirSync(process.env.SCALE_CPU_PROF as string, { recursive: true });
+    writeFileSync(join(process.env.SCALE_CPU_PROF as string, `scale-${mode}-${process.pid}.cpuprofile`), JSON.stringify(profile));
+    profiler.disconnect();
+  }
+  return { cpuUs: used.user + used.system, wallMs };
 }
 
 interface Abort {

@@ -58,4 +58,5 @@ export {
 } from './liveness.js';
 export { checkFrameStream } from './rules.js';
 export { checkIntegerOption, withDefaults } from './options.js';
-export { LivenessTimer, type LivenessEffect, type Scheduler } from './liveness-timer.js';
+export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer } from './liveness-timer.js';
+export { TimerWheel, WheelTimer } from './timer-wheel.js';

@@ -25,7 +25,7 @@ import {
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
 import { LazyAbortController } from './lazy-abort.js';
-import { nodeScheduler } from './scheduler.js';
+import { serverScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { CallContext, Handler } from './handler.js';
 import { thrownMessage } from './thrown-message.js';
@@ -58,7 +58,7 @@ export interface ConnectionHost {
   onConnectionClosed(connection: Connection): void;
 }
 
-const now = nodeScheduler.now;
+const now = serverScheduler.now;
 
 /** Batches are small and short-lived: Node's pooled, unzeroed buffers. */
 const allocate = (size: number): Uint8Array => Buffer.allocUnsafe(size);
@@ -206,7 +206,7 @@ export class Connection {
       silentMs: welcome.silentMs,
       stallMs: options.stallMs,
     });
-    this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect);
+    this.timer = new LivenessTimer(this.liveness, serverScheduler, this.onLivenessEffect);
     this.state = 'open';
     this.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
