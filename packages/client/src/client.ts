@@ -11,6 +11,8 @@ import {
   encodeCall,
   encodeHello,
   FrameBatch,
+  type FrameBatchOptions,
+  type FrameSink,
   FrameDecoder,
   FrameType,
   HeartwireError,
@@ -32,6 +34,9 @@ import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } 
 
 const now = nodeScheduler.now;
 
+/** The output batch flushes right after the current turn, into Node's pooled, unzeroed buffers. */
+const BATCH_OPTIONS: FrameBatchOptions = { defer: process.nextTick, allocate: (size) => Buffer.allocUnsafe(size) };
+
 /** How long `close()` waits for the server to close its side before destroying the socket. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -45,7 +50,7 @@ type ClientState = 'handshake' | 'open' | 'ending' | 'closed';
  * (the connection ended: the `ConnectionError` that ended it, or undefined
  * when `close()` or `end()` did).
  */
-export class HeartwireClient extends EventEmitter {
+export class HeartwireClient extends EventEmitter implements FrameSink {
   /** The terms the server announced in WELCOME. Set once `connect()` resolved. */
   welcome: Welcome | undefined;
   private state: ClientState = 'handshake';
@@ -64,12 +69,7 @@ export class HeartwireClient extends EventEmitter {
   private settleReady: { resolve(client: HeartwireClient): void; reject(err: unknown): void } | undefined;
   private readonly closed: Promise<void>;
   /** Frames written this turn, sent together (see flush). */
-  private readonly batch = new FrameBatch({
-    write: (chunk) => this.writeChunk(chunk),
-    defer: process.nextTick,
-    // Batches are small and short-lived: Node's pooled, unzeroed buffers.
-    allocate: (size) => Buffer.allocUnsafe(size),
-  });
+  private readonly batch = new FrameBatch(this, BATCH_OPTIONS);
 
   /** Use {@link connect}. */
   private constructor(options: ResolvedClientOptions) {
@@ -469,12 +469,12 @@ export class HeartwireClient extends EventEmitter {
     this.batch.pushPing(FrameType.PONG, seq);
   }
 
-  /** Where the batch sends its bytes. */
-  private readonly writeChunk = (chunk: Uint8Array): void => {
+  /** @internal Where the batch sends its bytes. */
+  writeFrames(chunk: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(chunk, this.afterWrite);
     this.timer?.wrote(this.socket.writableLength);
-  };
+  }
 
   private failReady(error: HeartwireError, how: 'reset' | 'destroy'): void {
     if (this.state === 'handshake') this.fail(error, how);

@@ -16,14 +16,16 @@ class Recorded {
   readonly chunks: Uint8Array[] = [];
   readonly deferred: (() => void)[] = [];
   readonly sizes: number[] = [];
-  readonly batch = new FrameBatch({
-    write: (chunk) => this.chunks.push(chunk),
-    defer: (flush) => this.deferred.push(flush),
-    allocate: (size) => {
-      this.sizes.push(size);
-      return new Uint8Array(size);
+  readonly batch = new FrameBatch(
+    { writeFrames: (chunk) => this.chunks.push(chunk) },
+    {
+      defer: (flush, batch) => this.deferred.push(() => flush(batch)),
+      allocate: (size) => {
+        this.sizes.push(size);
+        return new Uint8Array(size);
+      },
     },
-  });
+  );
 }
 
 /** Flushes the batch now and returns the chunks it wrote. */
@@ -138,6 +140,34 @@ describe('FrameBatch', () => {
     expect(r.chunks).toHaveLength(2);
     r.batch.push(FrameType.CANCEL, 5);
     expect(r.deferred).toHaveLength(3);
+  });
+
+  it('keeps batches apart: a frame pushed while flushing, or into another batch, goes out with its own batch', () => {
+    const a = new Recorded();
+    const b = new Recorded();
+    let reentered = false;
+    const batch = new FrameBatch(
+      {
+        writeFrames: (chunk) => {
+          a.chunks.push(chunk);
+          // A sink may write more (a failed write closing the connection, say): it starts a new batch.
+          if (!reentered) {
+            reentered = true;
+            batch.push(FrameType.GOAWAY, 0);
+          }
+        },
+      },
+      { defer: () => {} },
+    );
+    batch.push(FrameType.ACCEPTED, 1);
+    b.batch.push(FrameType.ACCEPTED, 2);
+    batch.flush();
+    b.batch.push(FrameType.CANCEL, 3);
+    expect(joined(a.chunks)).toBe(toHex(encodeFrame(FrameType.ACCEPTED, 1)));
+    expect(batch.bytes).toBe(10);
+    batch.flush();
+    expect(joined(a.chunks)).toBe(joined([encodeFrame(FrameType.ACCEPTED, 1), encodeFrame(FrameType.GOAWAY, 0)]));
+    expect(joined(flushed(b))).toBe(joined([encodeFrame(FrameType.ACCEPTED, 2), encodeFrame(FrameType.CANCEL, 3)]));
   });
 
   it('is empty after a flush or a clear, and writes nothing when empty', () => {

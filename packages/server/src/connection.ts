@@ -9,6 +9,8 @@ import {
   encodeGoAway,
   encodeWelcome,
   FrameBatch,
+  type FrameBatchOptions,
+  type FrameSink,
   FrameDecoder,
   FrameType,
   HeartwireError,
@@ -24,20 +26,11 @@ import {
   type LivenessEffect,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
-import { LazyAbortController } from './lazy-abort.js';
+import { Call, type CallHost } from './call.js';
 import { serverScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
-import type { CallContext, Handler } from './handler.js';
+import type { Handler } from './handler.js';
 import { thrownMessage } from './thrown-message.js';
-import { yieldToLoop } from './yield.js';
-
-/** One call in flight on a connection. */
-interface Call {
-  readonly id: number;
-  readonly method: string;
-  readonly controller: LazyAbortController;
-  readonly startedAt: number;
-}
 
 /** A handler ready to start once the whole chunk it arrived in was read. */
 interface PendingStart {
@@ -60,8 +53,12 @@ export interface ConnectionHost {
 
 const now = serverScheduler.now;
 
-/** Batches are small and short-lived: Node's pooled, unzeroed buffers. */
-const allocate = (size: number): Uint8Array => Buffer.allocUnsafe(size);
+/** Every connection's output batch flushes right after the current turn, into Node's pooled, unzeroed buffers. */
+const BATCH_OPTIONS: FrameBatchOptions = { defer: process.nextTick, allocate: (size) => Buffer.allocUnsafe(size) };
+
+/** The connection a socket belongs to: the socket's listeners are shared, not closures per connection. */
+const kConnection = Symbol('heartwire.connection');
+type OwnedSocket = Socket & { [kConnection]: Connection };
 
 /** How long a connection being closed on purpose may take to flush before it is destroyed. */
 const CLOSE_GRACE_MS = 1000;
@@ -71,7 +68,7 @@ const CLOSE_GRACE_MS = 1000;
  * and RST are seen at once, whatever the handlers do), runs calls, sends the
  * early header and heartbeats, and applies the liveness verdicts.
  */
-export class Connection {
+export class Connection implements CallHost, FrameSink {
   private state: ConnectionState = 'handshake';
   private readonly decoder: FrameDecoder;
   private liveness: Liveness | undefined;
@@ -84,11 +81,12 @@ export class Connection {
   private peerWriteEnded = false;
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private pendingStarts: PendingStart[] = [];
+  /** Handlers to start once this chunk is read; undefined while none wait (an idle connection holds no array). */
+  private pendingStarts: PendingStart[] | undefined;
   /** Frames written this turn, sent together (see flush). */
-  private readonly batch = new FrameBatch({ write: (chunk) => this.writeChunk(chunk), defer: process.nextTick, allocate });
-  private readonly remoteAddress: string | undefined;
-  private readonly remotePort: number | undefined;
+  private readonly batch = new FrameBatch(this, BATCH_OPTIONS);
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -99,10 +97,11 @@ export class Connection {
     this.remotePort = socket.remotePort;
     this.decoder = new FrameDecoder({ maxPayloadBytes: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes) });
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onClose);
+    (socket as OwnedSocket)[kConnection] = this;
+    socket.on('data', Connection.onSocketData);
+    socket.on('end', Connection.onSocketEnd);
+    socket.on('error', Connection.onSocketError);
+    socket.on('close', Connection.onSocketClose);
     this.handshakeTimer = setTimeout(() => {
       this.protocolError(
         new ProtocolError('HW_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${options.handshakeTimeoutMs} ms`),
@@ -123,7 +122,24 @@ export class Connection {
 
   // ---- input ------------------------------------------------------------
 
-  private readonly onData = (chunk: Buffer): void => {
+  // Shared by every socket (`this` is the socket): a connection holds no listener closures.
+  private static onSocketData(this: OwnedSocket, chunk: Buffer): void {
+    this[kConnection].onData(chunk);
+  }
+
+  private static onSocketEnd(this: OwnedSocket): void {
+    this[kConnection].onEnd();
+  }
+
+  private static onSocketError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
+    this[kConnection].onConnectionError(err, false);
+  }
+
+  private static onSocketClose(this: OwnedSocket): void {
+    this[kConnection].onClose();
+  }
+
+  private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     try {
       this.decoder.push(chunk, this.onFrame);
@@ -137,7 +153,7 @@ export class Connection {
     // The early headers go out before any handler of this chunk runs; what the handlers write follows in one more write.
     this.batch.flush();
     this.startPending();
-  };
+  }
 
   private readonly onFrame = (frame: Frame): void => {
     if (this.state === 'closed') return;
@@ -241,13 +257,13 @@ export class Connection {
       this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
       return;
     }
-    const call: Call = { id, method, controller: new LazyAbortController(), startedAt: now() };
+    const call = new Call(this, id, method, now());
     this.calls.set(id, call);
     // The early header goes out before any handler of this chunk runs.
     this.write(FrameType.ACCEPTED, id);
     (this.liveness as Liveness).activate(now());
     this.timer?.schedule();
-    this.pendingStarts.push({ call, handler, params });
+    (this.pendingStarts ??= []).push({ call, handler, params });
   }
 
   private onCancel(id: number): void {
@@ -265,7 +281,7 @@ export class Connection {
     }
   }
 
-  private readonly onEnd = (): void => {
+  private onEnd(): void {
     this.peerWriteEnded = true;
     if (this.state === 'closed') return;
     if (this.peerHalfCloseAnnounced && this.state === 'open') {
@@ -274,11 +290,7 @@ export class Connection {
       return;
     }
     this.finish(new AbortReason('HW_ERR_PEER_CLOSED', 'the client closed the connection (FIN)'), 'destroy');
-  };
-
-  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
-    this.onConnectionError(err, false);
-  };
+  }
 
   private readonly afterWrite = (err?: Error | null): void => {
     if (err) {
@@ -300,19 +312,19 @@ export class Connection {
     }
   }
 
-  private readonly onClose = (): void => {
+  private onClose(): void {
     if (this.state !== 'closed') {
       this.finish(new AbortReason('HW_ERR_PEER_CLOSED', 'the connection closed'), 'destroy');
     }
     this.host.onConnectionClosed(this);
-  };
+  }
 
   // ---- calls ------------------------------------------------------------
 
   private startPending(): void {
-    if (this.pendingStarts.length === 0) return;
     const starts = this.pendingStarts;
-    this.pendingStarts = [];
+    if (starts === undefined) return;
+    this.pendingStarts = undefined;
     for (const start of starts) {
       // A call may have been cancelled, or the connection lost, by a later frame of the same chunk.
       if (this.calls.get(start.call.id) !== start.call) continue;
@@ -329,21 +341,9 @@ export class Connection {
         remotePort: this.remotePort,
       });
     }
-    const ctx: CallContext = {
-      method: call.method,
-      id: call.id,
-      // Made on first use: most short calls never look.
-      get signal() {
-        return call.controller.signal;
-      },
-      remoteAddress: this.remoteAddress,
-      remotePort: this.remotePort,
-      progress: (data: unknown) => this.progress(call, data),
-      yield: () => yieldToLoop(call.controller.signal),
-    };
     let outcome: unknown;
     try {
-      outcome = handler(params, ctx);
+      outcome = handler(params, call);
     } catch (err) {
       this.fail(call, err);
       return;
@@ -359,7 +359,8 @@ export class Connection {
     }
   }
 
-  private progress(call: Call, data: unknown): boolean {
+  /** @internal For {@link Call.progress}. */
+  progress(call: Call, data: unknown): boolean {
     if (this.calls.get(call.id) !== call) return false;
     const payload = this.host.codec.encode(data);
     if (payload.byteLength > this.peerMaxFrameBytes) {
@@ -486,12 +487,12 @@ export class Connection {
     return this.state !== 'closed' && !this.socket.destroyed && this.socket.writable;
   }
 
-  /** Where the batch sends its bytes. */
-  private readonly writeChunk = (chunk: Uint8Array): void => {
+  /** @internal Where the batch sends its bytes. */
+  writeFrames(chunk: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(chunk, this.afterWrite);
     this.timer?.wrote(this.socket.writableLength);
-  };
+  }
 
   private writeCallError(id: number, code: string, message: string): void {
     const { codec } = this.host;
@@ -529,7 +530,7 @@ export class Connection {
     this.timer?.stop();
     clearTimeout(this.handshakeTimer);
     this.liveness?.deactivate();
-    this.pendingStarts = [];
+    this.pendingStarts = undefined;
     const calls = [...this.calls.values()];
     this.calls.clear();
     if (reason !== undefined) {
