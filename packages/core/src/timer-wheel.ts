@@ -84,19 +84,20 @@ export class TimerWheel {
     }
   }
 
-  /** When `advance` should next run: the end of the earliest tick that holds a timer; Infinity when none is armed. */
+  /**
+   * When `advance` should next run: the end of the first tick ahead whose
+   * slot holds a timer; Infinity when none is armed. That slot's timers may
+   * all be a turn or more away: the wake-up then finds nothing due and asks
+   * again (at most once per turn per such slot), which is cheaper than
+   * walking the slot for its earliest timer every time.
+   */
   nextAt(): number {
     if (this.armed === 0) return Infinity;
     const count = this.slots.length;
-    let earliest = Infinity;
-    // The first non-empty slot ahead holds the earliest timers of this turn; later turns' timers may share it.
     for (let step = 1; step <= count; step++) {
-      let timer = this.slots[(this.current + step) % count];
-      if (timer === undefined) continue;
-      for (; timer !== undefined; timer = timer.next) earliest = Math.min(earliest, timer.tick);
-      break;
+      if (this.slots[(this.current + step) % count] !== undefined) return (this.current + step) * this.resolutionMs;
     }
-    return Math.min(earliest, this.current + count) * this.resolutionMs;
+    return Infinity;
   }
 
   /** @internal */
