@@ -70,6 +70,8 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
   private readonly closed: Promise<void>;
   /** Frames written this turn, sent together (see flush). */
   private readonly batch = new FrameBatch(this, BATCH_OPTIONS);
+  /** When the chunk being read arrived: one clock read per chunk, not per frame. */
+  private inputAt = 0;
 
   /** Use {@link connect}. */
   private constructor(options: ResolvedClientOptions) {
@@ -275,6 +277,7 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
+    this.inputAt = now();
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -291,7 +294,7 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
       this.onHandshakeFrame(frame);
       return;
     }
-    this.liveness?.onInbound(now());
+    this.liveness?.onInbound(this.inputAt);
     switch (frame.type) {
       case FrameType.PING: {
         const seq = decodePingPayload(frame.payload);

@@ -87,6 +87,8 @@ export class Connection implements CallHost, FrameSink {
   private readonly batch = new FrameBatch(this, BATCH_OPTIONS);
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
+  /** When the chunk being read arrived: one clock read per chunk, not per frame. */
+  private inputAt = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -141,6 +143,7 @@ export class Connection implements CallHost, FrameSink {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.inputAt = now();
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -166,7 +169,7 @@ export class Connection implements CallHost, FrameSink {
     if (this.peerHalfCloseAnnounced) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `frame type 0x${frame.type.toString(16)} after HALF_CLOSE`);
     }
-    this.liveness?.onInbound(now());
+    this.liveness?.onInbound(this.inputAt);
     switch (frame.type) {
       case FrameType.CALL:
         this.onCall(frame);
@@ -257,11 +260,11 @@ export class Connection implements CallHost, FrameSink {
       this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
       return;
     }
-    const call = new Call(this, id, method, now());
+    const call = new Call(this, id, method, this.inputAt);
     this.calls.set(id, call);
     // The early header goes out before any handler of this chunk runs.
     this.write(FrameType.ACCEPTED, id);
-    (this.liveness as Liveness).activate(now());
+    (this.liveness as Liveness).activate(this.inputAt);
     this.timer?.schedule();
     (this.pendingStarts ??= []).push({ call, handler, params });
   }
@@ -276,7 +279,7 @@ export class Connection implements CallHost, FrameSink {
   private onPong(payload: Uint8Array): void {
     const seq = decodePingPayload(payload);
     const liveness = this.liveness as Liveness;
-    if (!liveness.onPong(seq, now())) {
+    if (!liveness.onPong(seq, this.inputAt)) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `PONG for heartbeat ${seq}, which was never sent`);
     }
   }
