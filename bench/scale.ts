@@ -9,8 +9,8 @@
  * report what they saw of the heartbeats. Then one client process holding one
  * connection is frozen (SIGSTOP) and must be caught within its bound, and the
  * processes holding 1,000 clients are SIGKILLed at once: the time until all
- * their jobs were aborted comes from the server's own timestamps on a clock
- * shared by every process.
+ * their jobs were aborted comes from the server's own timestamps, on its
+ * clock mapped onto ours by an echo.
  *
  * Env: SCALE_CONNECTIONS (10000), SCALE_DEATHS (1000), SCALE_HEARTBEAT_MS
  * (1000), SCALE_WINDOW_MS (10000), SCALE_NODE_ARGS (extra node flags for the
@@ -171,6 +171,23 @@ interface Abort {
   readonly at: number;
   readonly code: string;
 }
+
+/**
+ * The server's shared clock minus ours, from the IPC echo with the shortest
+ * round trip: timeOrigin + now alone can disagree across processes by a few
+ * ms on a loaded machine.
+ */
+async function clockOffset(peer: PeerProcess): Promise<number> {
+  let best = { rtt: Infinity, offset: 0 };
+  for (let i = 0; i < 10; i++) {
+    const sent = sharedNow();
+    const theirs = await peer.request<number>('now');
+    const received = sharedNow();
+    if (received - sent < best.rtt) best = { rtt: received - sent, offset: theirs - (sent + received) / 2 };
+  }
+  return best.offset;
+}
+const offset = await clockOffset(hw.server);
 const aborts = (address: string) => hw.server.request<Abort[]>('aborts', { address });
 
 console.error('heartwire: freezing the process that holds one connection (SIGSTOP)');
@@ -178,7 +195,7 @@ const stoppedAt = sharedNow();
 silentLoad.signal('SIGSTOP');
 const silentAbort = await waitFor('the silent verdict', silentBoundMs + 10_000, async () => (await aborts(SILENT_ADDRESS))[0]);
 if (silentAbort.code !== 'HW_ERR_PEER_SILENT') throw new Error(`the frozen client's job was aborted with ${silentAbort.code}`);
-const silentDetectedMs = silentAbort.at - stoppedAt;
+const silentDetectedMs = silentAbort.at - (stoppedAt + offset);
 
 console.error(`heartwire: killing ${deathLoads.length} processes holding ${deaths} clients (SIGKILL)`);
 const killedAt = sharedNow();
@@ -187,7 +204,7 @@ const deathAborts = await waitFor(`${deaths} aborted jobs`, 20_000, async () => 
   const list = await aborts(DEATHS_ADDRESS);
   return list.length >= deaths ? list : undefined;
 });
-const allAbortedMs = Math.max(...deathAborts.map((a) => a.at)) - killedAt;
+const allAbortedMs = Math.max(...deathAborts.map((a) => a.at)) - (killedAt + offset);
 const deathCodes = [...new Set(deathAborts.map((a) => a.code))].join(', ');
 silentLoad.signal('SIGKILL');
 await stopAll([...allLoads, hw.server]);
@@ -225,4 +242,5 @@ console.log(
 );
 console.log(`\nfrozen client (SIGSTOP) caught after ${results.silent_detected_ms} ms (bound: heartbeatMs + silentMs = ${silentBoundMs} ms)`);
 console.log(`${deaths} clients killed at once (SIGKILL, ${deathLoads.length} processes): all jobs aborted after ${results.all_aborted_ms} ms (${deathCodes})`);
+console.log(`(server timestamps mapped onto this process's clock by an IPC echo: offset ${round(offset, 3)} ms)`);
 console.log(`\nwrote ${file}`);

@@ -98,6 +98,7 @@ async function heartwire(): Promise<void> {
     {
       rss: rssAfterGc,
       cpu,
+      now: sharedNow,
       stats: () => ({ connections: server.connectionCount, running }),
       /** Aborts of jobs whose client connected from `address`. */
       aborts: ({ address }) => aborts.filter((a) => a.address === address),
