@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { once } from 'node:events';
 import {
   decodeWelcome,
@@ -20,6 +21,8 @@ import { Waiter } from './waiter.js';
 export class RawPeer {
   readonly socket: net.Socket;
   readonly frames: Frame[] = [];
+  /** `performance.now()` when each frame of `frames` was read. */
+  readonly receivedAt: number[] = [];
   readonly codec = new PayloadCodec();
   ended = false;
   closed = false;
@@ -29,7 +32,11 @@ export class RawPeer {
   private constructor(socket: net.Socket) {
     this.socket = socket;
     socket.on('data', (chunk) => {
-      this.decoder.push(chunk, (frame) => this.frames.push({ ...frame, payload: frame.payload.slice() }));
+      const at = performance.now();
+      this.decoder.push(chunk, (frame) => {
+        this.frames.push({ ...frame, payload: frame.payload.slice() });
+        this.receivedAt.push(at);
+      });
       this.waiter.wake();
     });
     socket.on('end', () => {

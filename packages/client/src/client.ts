@@ -9,8 +9,10 @@ import {
   decodePingPayload,
   decodeWelcome,
   encodeCall,
-  encodeFrame,
   encodeHello,
+  FrameBatch,
+  type FrameBatchOptions,
+  type FrameSink,
   FrameDecoder,
   FrameType,
   HeartwireError,
@@ -33,6 +35,8 @@ import { closeClientSockets, isTlsError, openSockets, type ClientSockets } from 
 
 const now = nodeScheduler.now;
 
+/** The output batch flushes right after the current turn, into Node's pooled, unzeroed buffers. */
+const BATCH_OPTIONS: FrameBatchOptions = { defer: process.nextTick, allocate: (size) => Buffer.allocUnsafe(size) };
 
 type ClientState = 'handshake' | 'open' | 'ending' | 'closed';
 
@@ -44,7 +48,7 @@ type ClientState = 'handshake' | 'open' | 'ending' | 'closed';
  * (the connection ended: the `ConnectionError` that ended it, or undefined
  * when `close()` or `end()` did).
  */
-export class HeartwireClient extends EventEmitter {
+export class HeartwireClient extends EventEmitter implements FrameSink {
   /** The terms the server announced in WELCOME. Set once `connect()` resolved. */
   welcome: Welcome | undefined;
   private state: ClientState = 'handshake';
@@ -63,6 +67,10 @@ export class HeartwireClient extends EventEmitter {
   private readonly ready: Promise<HeartwireClient>;
   private settleReady: { resolve(client: HeartwireClient): void; reject(err: unknown): void } | undefined;
   private readonly closed: Promise<void>;
+  /** Frames written this turn, sent together (see flush). */
+  private readonly batch = new FrameBatch(this, BATCH_OPTIONS);
+  /** When the chunk being read arrived: one clock read per chunk, not per frame. */
+  private inputAt = 0;
 
   /** Use {@link connect}. */
   private constructor(options: ResolvedClientOptions) {
@@ -174,7 +182,8 @@ export class HeartwireClient extends EventEmitter {
     if (this.state === 'open') {
       this.state = 'ending';
       this.rejectWaiting(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'));
-      this.write(encodeFrame(FrameType.HALF_CLOSE, 0));
+      this.write(FrameType.HALF_CLOSE, 0);
+      this.batch.flush();
       this.socket.end();
     }
     return this.closed;
@@ -205,7 +214,7 @@ export class HeartwireClient extends EventEmitter {
   private send(call: PendingCall): void {
     call.id = this.nextId++;
     this.calls.set(call.id, call);
-    this.write(encodeFrame(FrameType.CALL, call.id, call.payload));
+    this.write(FrameType.CALL, call.id, call.payload);
     (this.liveness as Liveness).activate(now());
     this.timer?.schedule();
   }
@@ -221,7 +230,7 @@ export class HeartwireClient extends EventEmitter {
     }
     if (this.calls.get(call.id) !== call) return;
     // After end() our sending side is closed: the job ends with the connection instead (see settle).
-    if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
+    if (this.state === 'open') this.write(FrameType.CANCEL, call.id);
     this.settle(call);
     call.reject(error);
   }
@@ -268,11 +277,12 @@ export class HeartwireClient extends EventEmitter {
     };
     if (this.options.heartbeatMs !== undefined) hello.heartbeatMs = this.options.heartbeatMs;
     if (this.options.auth !== undefined) hello.auth = this.options.auth;
-    this.write(encodeFrame(FrameType.HELLO, 0, encodeHello(this.codec, hello)));
+    this.write(FrameType.HELLO, 0, encodeHello(this.codec, hello));
   };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
+    this.inputAt = now();
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -289,12 +299,13 @@ export class HeartwireClient extends EventEmitter {
       this.onHandshakeFrame(frame);
       return;
     }
-    this.liveness?.onInbound(now());
+    this.liveness?.onInbound(this.inputAt);
     switch (frame.type) {
-      case FrameType.PING:
-        decodePingPayload(frame.payload);
-        if (this.state === 'open') this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
+      case FrameType.PING: {
+        const seq = decodePingPayload(frame.payload);
+        if (this.state === 'open') this.writePong(seq);
         return;
+      }
       case FrameType.PONG:
         return;
       case FrameType.ACCEPTED: {
@@ -399,7 +410,7 @@ export class HeartwireClient extends EventEmitter {
 
   private cancelWith(call: PendingCall, err: unknown): void {
     if (this.calls.get(call.id) !== call) return;
-    if (this.state === 'open') this.write(encodeFrame(FrameType.CANCEL, call.id));
+    if (this.state === 'open') this.write(FrameType.CANCEL, call.id);
     this.settle(call);
     call.reject(err);
   }
@@ -462,9 +473,22 @@ export class HeartwireClient extends EventEmitter {
     this.timer?.flushed(this.socket.writableLength);
   };
 
-  private write(bytes: Uint8Array): void {
+  /** Queues a frame; every frame of this turn of the event loop goes out in one write, right after it. */
+  private write(type: number, stream: number, payload?: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(bytes, this.afterWrite);
+    this.batch.push(type, stream, payload);
+  }
+
+  /** Queues a PONG, with no allocation of its own. */
+  private writePong(seq: number): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.batch.pushPing(FrameType.PONG, seq);
+  }
+
+  /** @internal Where the batch sends its bytes. */
+  writeFrames(chunk: Uint8Array): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(chunk, this.afterWrite);
     this.timer?.wrote(this.socket.writableLength);
   }
 
@@ -492,6 +516,8 @@ export class HeartwireClient extends EventEmitter {
       call.reject(error);
     }
     this.calls.clear();
+    if (how === 'end') this.batch.flush();
+    else this.batch.clear();
     closeClientSockets(this.sockets, how);
   }
 }

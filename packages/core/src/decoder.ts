@@ -1,5 +1,5 @@
 import { ProtocolError } from './errors.js';
-import type { Frame } from './frame.js';
+import { readUint32, type Frame } from './frame.js';
 import { FRAME_HEADER_BYTES } from './protocol.js';
 
 /** Options of {@link FrameDecoder}. */
@@ -20,12 +20,15 @@ const EMPTY = new Uint8Array(0);
 export class FrameDecoder {
   /** Largest payload accepted from the next header on; a connection may raise it after its handshake. */
   maxPayloadBytes: number;
-  private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
-  private readonly headerView = new DataView(this.header.buffer);
+  /** Header bytes gathered across chunks; made the first time a header arrives split (most connections never see one). */
+  private header: Uint8Array | undefined;
   private headerFilled = 0;
   /** Payload being assembled across chunks, or undefined while reading a header. */
   private partial: Uint8Array | undefined;
   private partialFilled = 0;
+  private partialType = 0;
+  private partialFlags = 0;
+  private partialStream = 0;
   private failed: ProtocolError | undefined;
 
   constructor(options: FrameDecoderOptions) {
@@ -53,38 +56,38 @@ export class FrameDecoder {
       }
       if (this.headerFilled === 0 && end - offset >= FRAME_HEADER_BYTES) {
         // Fast path: the header lies whole in this chunk.
-        const view = new DataView(chunk.buffer, chunk.byteOffset + offset, FRAME_HEADER_BYTES);
-        const length = view.getUint32(0);
+        const length = readUint32(chunk, offset);
         this.checkLength(length);
-        const type = view.getUint8(4);
-        const flags = view.getUint8(5);
-        const stream = view.getUint32(6);
+        const type = chunk[offset + 4] as number;
+        const flags = chunk[offset + 5] as number;
+        const stream = readUint32(chunk, offset + 6);
         offset += FRAME_HEADER_BYTES;
         if (end - offset >= length) {
           const payload = length === 0 ? EMPTY : chunk.subarray(offset, offset + length);
           offset += length;
           onFrame({ type, flags, stream, payload });
         } else {
-          this.startPartial(length);
-          this.header[4] = type;
-          this.header[5] = flags;
-          this.headerView.setUint32(6, stream);
+          this.startPartial(length, type, flags, stream);
         }
         continue;
       }
-      // Slow path: assemble the header byte by byte across chunks.
+      // Slow path: assemble the header across chunks.
+      const header = (this.header ??= new Uint8Array(FRAME_HEADER_BYTES));
       const take = Math.min(FRAME_HEADER_BYTES - this.headerFilled, end - offset);
-      this.header.set(chunk.subarray(offset, offset + take), this.headerFilled);
+      header.set(chunk.subarray(offset, offset + take), this.headerFilled);
       this.headerFilled += take;
       offset += take;
       if (this.headerFilled < FRAME_HEADER_BYTES) return;
-      const length = this.headerView.getUint32(0);
+      const length = readUint32(header, 0);
       this.checkLength(length);
       this.headerFilled = 0;
+      const type = header[4] as number;
+      const flags = header[5] as number;
+      const stream = readUint32(header, 6);
       if (length === 0) {
-        onFrame(this.headerFrame(EMPTY));
+        onFrame({ type, flags, stream, payload: EMPTY });
       } else {
-        this.startPartial(length);
+        this.startPartial(length, type, flags, stream);
       }
     }
   }
@@ -99,9 +102,12 @@ export class FrameDecoder {
     }
   }
 
-  private startPartial(length: number): void {
+  private startPartial(length: number, type: number, flags: number, stream: number): void {
     this.partial = new Uint8Array(length);
     this.partialFilled = 0;
+    this.partialType = type;
+    this.partialFlags = flags;
+    this.partialStream = stream;
   }
 
   private fillPartial(chunk: Uint8Array, offset: number, onFrame: (frame: Frame) => void): number {
@@ -112,17 +118,8 @@ export class FrameDecoder {
     if (this.partialFilled === partial.byteLength) {
       this.partial = undefined;
       this.partialFilled = 0;
-      onFrame(this.headerFrame(partial));
+      onFrame({ type: this.partialType, flags: this.partialFlags, stream: this.partialStream, payload: partial });
     }
     return offset + take;
-  }
-
-  private headerFrame(payload: Uint8Array): Frame {
-    return {
-      type: this.header[4] as number,
-      flags: this.header[5] as number,
-      stream: this.headerView.getUint32(6),
-      payload,
-    };
   }
 }

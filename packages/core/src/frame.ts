@@ -8,6 +8,21 @@ export interface Frame {
   readonly payload: Uint8Array;
 }
 
+/** The big-endian u32 at `offset` (no DataView: nothing is allocated). */
+export function readUint32(bytes: Uint8Array, offset: number): number {
+  return (
+    (bytes[offset] as number) * 0x100_0000 +
+    (((bytes[offset + 1] as number) << 16) | ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number))
+  );
+}
+
+/** Throws a RangeError unless `stream` is a valid stream id (a u32). */
+export function checkStreamId(stream: number): void {
+  if (!Number.isInteger(stream) || stream < 0 || stream > MAX_STREAM_ID) {
+    throw new RangeError(`stream id must be an integer from 0 to ${MAX_STREAM_ID}, got ${stream}`);
+  }
+}
+
 /** Writes a frame header into `target` at `offset`. */
 export function writeFrameHeader(
   target: Uint8Array,
@@ -17,9 +32,7 @@ export function writeFrameHeader(
   stream: number,
   payloadLength: number,
 ): void {
-  if (!Number.isInteger(stream) || stream < 0 || stream > MAX_STREAM_ID) {
-    throw new RangeError(`stream id must be an integer from 0 to ${MAX_STREAM_ID}, got ${stream}`);
-  }
+  checkStreamId(stream);
   const view = new DataView(target.buffer, target.byteOffset + offset, FRAME_HEADER_BYTES);
   view.setUint32(0, payloadLength);
   view.setUint8(4, type);

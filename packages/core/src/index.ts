@@ -27,6 +27,7 @@ export {
   PROTOCOL_VERSION,
 } from './protocol.js';
 export { encodeFrame, writeFrameHeader, type Frame } from './frame.js';
+export { FrameBatch, LARGE_PAYLOAD_BYTES, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
 export { FrameDecoder, type FrameDecoderOptions } from './decoder.js';
 export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecLimits } from './codec.js';
 export {
@@ -57,5 +58,6 @@ export {
 } from './liveness.js';
 export { checkFrameStream } from './rules.js';
 export { checkIntegerOption, checkKnownOptions, checkObjectOption, withDefaults } from './options.js';
-export { LivenessTimer, type LivenessEffect, type Scheduler } from './liveness-timer.js';
+export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer } from './liveness-timer.js';
 export { closeSockets, type CloseMode, type ConnectionSockets } from './teardown.js';
+export { TimerWheel, WheelTimer } from './timer-wheel.js';

@@ -2,15 +2,23 @@ import type { Liveness, LivenessAction } from './liveness.js';
 
 /**
  * The clock and timers a {@link LivenessTimer} runs on. Core calls no timer
- * API itself: the server and client pass Node's, tests pass a hand-driven one.
+ * API itself: the server passes a shared timer wheel, the client Node's
+ * timers, tests a hand-driven clock.
  */
-export interface Scheduler<Handle = unknown> {
+export interface Scheduler {
   /** A monotonic clock in ms (`performance.now`). */
   now(): number;
-  setTimeout(callback: () => void, ms: number): Handle;
-  clearTimeout(handle: Handle): void;
+  /** A timer that runs `callback` each time it fires, armed again and again. */
+  timer(callback: () => void): SchedulerTimer;
   /** Runs `callback` once the input already waiting has been read (`setImmediate` in Node: after the poll phase). */
   afterInput(callback: () => void): void;
+}
+
+/** A timer from {@link Scheduler.timer}. */
+export interface SchedulerTimer {
+  /** Arms it, or moves it, to fire once at time `at` on the scheduler's clock (never earlier; a scheduler may fire a little later). */
+  arm(at: number): void;
+  cancel(): void;
 }
 
 /** The actions an adapter carries out: everything else the timer handles itself. */
@@ -22,17 +30,20 @@ export type LivenessEffect = Extract<LivenessAction, { type: 'ping' | 'dead' }>;
  * `recheck` into one more tick after the waiting input was read. It tells
  * the adapter to ping or to give up; after `dead` or `stop()` it does nothing.
  */
-export class LivenessTimer<Handle = unknown> {
-  private timer: Handle | undefined;
+export class LivenessTimer {
+  private readonly timer: SchedulerTimer;
+  /** When the armed timer fires; Infinity while it is not armed. */
   private timerAt = Infinity;
   private recheckPending = false;
   private stopped = false;
 
   constructor(
     private readonly liveness: Liveness,
-    private readonly scheduler: Scheduler<Handle>,
+    private readonly scheduler: Scheduler,
     private readonly onEffect: (effect: LivenessEffect) => void,
-  ) {}
+  ) {
+    this.timer = scheduler.timer(this.onTimer);
+  }
 
   /** Re-arms the timer after the machine's state changed (a call began or ended, a backlog appeared). */
   schedule(): void {
@@ -43,10 +54,9 @@ export class LivenessTimer<Handle = unknown> {
       return;
     }
     // A timer due no later than needed may stay: it re-arms when it fires.
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    this.clear();
+    if (this.timerAt <= at) return;
     this.timerAt = at;
-    this.timer = this.scheduler.setTimeout(this.onTimer, Math.max(0, Math.ceil(at - this.scheduler.now())));
+    this.timer.arm(at);
   }
 
   /** Our write could not be handed to the kernel whole: `backlogBytes` wait in our buffer. */
@@ -58,7 +68,8 @@ export class LivenessTimer<Handle = unknown> {
 
   /** A write reached the kernel; `backlogBytes` still wait. */
   flushed(backlogBytes: number): void {
-    if (!this.stopped) this.liveness.onFlush(this.scheduler.now(), backlogBytes);
+    // The time matters only while bytes wait: no clock read for the usual write that went out whole.
+    if (!this.stopped) this.liveness.onFlush(backlogBytes > 0 ? this.scheduler.now() : 0, backlogBytes);
   }
 
   /** For good: the connection is closed. */
@@ -68,13 +79,12 @@ export class LivenessTimer<Handle = unknown> {
   }
 
   private clear(): void {
-    if (this.timer !== undefined) this.scheduler.clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.timerAt === Infinity) return;
+    this.timer.cancel();
     this.timerAt = Infinity;
   }
 
   private readonly onTimer = (): void => {
-    this.timer = undefined;
     this.timerAt = Infinity;
     this.run();
   };

@@ -52,8 +52,15 @@ export class Liveness {
   private stateValue: LivenessState = 'idle';
   private nextPingAt = Infinity;
   private nextSeq = 1;
-  /** Send times of unanswered PINGs; the first has sequence number `firstPendingSeq`. */
-  private readonly pendingSentAt: number[] = [];
+  /**
+   * Send times of unanswered PINGs, oldest first, in a ring: `pendingCount`
+   * of them from `pendingHead`; the oldest has sequence number
+   * `firstPendingSeq`. Rarely more than one: a small fixed array (doubles
+   * from the start) instead of one that grows to 17 slots at its first push.
+   */
+  private pendingSentAt: number[] = [0.5, 0.5, 0.5, 0.5];
+  private pendingHead = 0;
+  private pendingCount = 0;
   private firstPendingSeq = 1;
   private lastInboundAt = 0;
   private peerWriteClosed = false;
@@ -83,8 +90,7 @@ export class Liveness {
     if (this.stateValue === 'dead' || this.stateValue === 'idle') return;
     this.stateValue = 'idle';
     this.nextPingAt = Infinity;
-    this.firstPendingSeq += this.pendingSentAt.length;
-    this.pendingSentAt.length = 0;
+    this.forgivePending();
     this.backlogSince = undefined;
   }
 
@@ -103,7 +109,9 @@ export class Liveness {
     if (seq <= 0 || seq >= this.nextSeq) return false;
     const answered = seq - this.firstPendingSeq + 1;
     if (answered > 0) {
-      this.pendingSentAt.splice(0, answered);
+      const dropped = Math.min(answered, this.pendingCount);
+      this.pendingHead = (this.pendingHead + dropped) % this.pendingSentAt.length;
+      this.pendingCount -= dropped;
       this.firstPendingSeq = seq + 1;
     }
     this.onInbound(now);
@@ -117,8 +125,7 @@ export class Liveness {
    */
   onPeerWriteClosed(): void {
     this.peerWriteClosed = true;
-    this.firstPendingSeq += this.pendingSentAt.length;
-    this.pendingSentAt.length = 0;
+    this.forgivePending();
   }
 
   /** Our outbound bytes could not all be handed to the kernel. */
@@ -157,7 +164,7 @@ export class Liveness {
     if (now >= this.nextPingAt) {
       const seq = this.nextSeq;
       this.nextSeq = seq + 1;
-      if (!this.peerWriteClosed) this.pendingSentAt.push(now);
+      if (!this.peerWriteClosed) this.addPending(now);
       // Keep a steady cadence; after a long gap (blocked loop) restart it from now.
       this.nextPingAt += this.heartbeatMs;
       if (this.nextPingAt <= now) this.nextPingAt = now + this.heartbeatMs;
@@ -169,8 +176,27 @@ export class Liveness {
   private silentDeadline(): number {
     if (this.peerWriteClosed) return Infinity;
     if (this.heartbeatMs === 0) return this.lastInboundAt + this.silentMs;
-    const oldest = this.pendingSentAt[0];
-    return oldest === undefined ? Infinity : oldest + this.silentMs;
+    return this.pendingCount === 0 ? Infinity : (this.pendingSentAt[this.pendingHead] as number) + this.silentMs;
+  }
+
+  private addPending(sentAt: number): void {
+    const ring = this.pendingSentAt;
+    if (this.pendingCount === ring.length) {
+      // Full: unroll into a ring twice the size, oldest first.
+      const grown: number[] = [];
+      for (let i = 0; i < ring.length * 2; i++) grown.push(i < ring.length ? (ring[(this.pendingHead + i) % ring.length] as number) : 0.5);
+      this.pendingSentAt = grown;
+      this.pendingHead = 0;
+    }
+    this.pendingSentAt[(this.pendingHead + this.pendingCount) % this.pendingSentAt.length] = sentAt;
+    this.pendingCount++;
+  }
+
+  /** Every unanswered PING is forgiven: the next PONG expected is for a PING not yet sent. */
+  private forgivePending(): void {
+    this.firstPendingSeq += this.pendingCount;
+    this.pendingHead = 0;
+    this.pendingCount = 0;
   }
 
   private stallDeadline(): number {

@@ -1,5 +1,6 @@
 import type { PayloadCodec } from './codec.js';
 import { PayloadError, ProtocolError } from './errors.js';
+import { readUint32 } from './frame.js';
 import { MIN_MAX_FRAME_BYTES, PING_PAYLOAD_BYTES } from './protocol.js';
 
 /** HELLO: the client's first frame. */
@@ -171,5 +172,5 @@ export function decodePingPayload(bytes: Uint8Array): number {
   if (bytes.byteLength !== PING_PAYLOAD_BYTES) {
     throw new ProtocolError('HW_ERR_PROTOCOL', `PING/PONG payload must be ${PING_PAYLOAD_BYTES} bytes, got ${bytes.byteLength}`);
   }
-  return new DataView(bytes.buffer, bytes.byteOffset, PING_PAYLOAD_BYTES).getUint32(0);
+  return readUint32(bytes, 0);
 }

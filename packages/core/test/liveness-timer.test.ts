@@ -1,23 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { Liveness, LivenessTimer, type LivenessEffect, type Scheduler } from '@heartwire/core';
+import { Liveness, LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer } from '@heartwire/core';
 
 /** A hand-driven scheduler: time moves only when the test says so. */
-class FakeScheduler implements Scheduler<number> {
+class FakeScheduler implements Scheduler {
   time = 0;
   armed = 0;
-  private nextHandle = 1;
+  private nextId = 1;
   private readonly timers = new Map<number, { at: number; callback: () => void }>();
   private readonly afterInputQueue: Array<() => void> = [];
 
   now = (): number => this.time;
-  setTimeout = (callback: () => void, ms: number): number => {
-    this.armed++;
-    const handle = this.nextHandle++;
-    this.timers.set(handle, { at: this.time + ms, callback });
-    return handle;
-  };
-  clearTimeout = (handle: number): void => {
-    this.timers.delete(handle);
+  timer = (callback: () => void): SchedulerTimer => {
+    const id = this.nextId++;
+    return {
+      arm: (at) => {
+        this.armed++;
+        this.timers.set(id, { at, callback });
+      },
+      cancel: () => {
+        this.timers.delete(id);
+      },
+    };
   };
   afterInput = (callback: () => void): void => {
     this.afterInputQueue.push(callback);

@@ -282,6 +282,31 @@ describe('Liveness: silent verdict, pinger', () => {
     expect(live.tick(resumed)).toEqual(dead('silent', resumed - 5_000));
   });
 
+  it('many PINGs pending (interval far below the silent bound): the verdict comes from the oldest one still unanswered', () => {
+    const live = pinger({ heartbeatMs: 100, silentMs: 2_000 });
+    live.activate(0);
+    // 12 PINGs at 100, 200, … 1200, none answered yet.
+    for (let t = 100; t <= 1_200; t += 100) expect(live.tick(t)).toEqual(ping(t / 100));
+    // PONG 5 answers 1 to 5: PING 6, sent at 600, is now the oldest, due 2000 ms later.
+    expect(live.onPong(5, 1_250)).toBe(true);
+    const log = runUntil(live, 10_000);
+    expect(log.at(-2)).toEqual({ at: 2_600, action: RECHECK });
+    expect(log.at(-1)).toEqual({ at: 2_600, action: dead('silent', 0) });
+    expect(log.filter((e) => e.action.type === 'ping')).toHaveLength(13);
+  });
+
+  it('PONGs that keep up with many PINGs pending never let the deadline come', () => {
+    const live = pinger({ heartbeatMs: 100, silentMs: 450 });
+    live.activate(0);
+    // Each PONG answers the PING before last: four or five stay pending, the oldest always younger than 450 ms.
+    for (let t = 100; t <= 5_000; t += 100) {
+      expect(live.tick(t).type).toBe('ping');
+      if (t >= 400) expect(live.onPong(t / 100 - 3, t)).toBe(true);
+      expect(live.nextDeadline()).toBeGreaterThan(t);
+    }
+    expect(live.state).toBe('active');
+  });
+
   it('dead is final', () => {
     const live = pinger();
     live.activate(0);

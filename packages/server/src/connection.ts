@@ -6,10 +6,11 @@ import {
   decodeHello,
   decodePingPayload,
   encodeCallError,
-  encodeFrame,
   encodeGoAway,
-  encodePingPayload,
   encodeWelcome,
+  FrameBatch,
+  type FrameBatchOptions,
+  type FrameSink,
   FrameDecoder,
   FrameType,
   HeartwireError,
@@ -27,24 +28,14 @@ import {
   type Welcome,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
-import { nodeScheduler } from './scheduler.js';
+import { Call, type CallHost } from './call.js';
+import { serverScheduler } from './scheduler.js';
 import type { ResolvedServerOptions } from './options.js';
 import { checkAuthentication, peerInfo } from './auth.js';
 import type { AcceptedSockets } from './listener.js';
 import { closeServerSockets } from './sockets.js';
-import type { CallContext, Handler } from './handler.js';
+import type { Handler } from './handler.js';
 import { thrownMessage } from './thrown-message.js';
-import { yieldToLoop } from './yield.js';
-
-/** One call in flight on a connection. */
-interface Call {
-  readonly id: number;
-  readonly method: string;
-  readonly controller: AbortController;
-  readonly startedAt: number;
-  /** Its handler ran: call:start was published, so call:abort and call:end may follow. */
-  started: boolean;
-}
 
 /** A handler ready to start once the whole chunk it arrived in was read. */
 interface PendingStart {
@@ -65,14 +56,21 @@ export interface ConnectionHost {
   onConnectionClosed(connection: Connection): void;
 }
 
-const now = nodeScheduler.now;
+const now = serverScheduler.now;
+
+/** Every connection's output batch flushes right after the current turn, into Node's pooled, unzeroed buffers. */
+const BATCH_OPTIONS: FrameBatchOptions = { defer: process.nextTick, allocate: (size) => Buffer.allocUnsafe(size) };
+
+/** The connection a socket belongs to: the socket's listeners are shared, not closures per connection. */
+const kConnection = Symbol('heartwire.connection');
+type OwnedSocket = Socket & { [kConnection]: Connection };
 
 /**
  * The server side of one connection: reads every byte as it arrives (so FIN
  * and RST are seen at once, whatever the handlers do), runs calls, sends the
  * early header and heartbeats, and applies the liveness verdicts.
  */
-export class Connection {
+export class Connection implements CallHost, FrameSink {
   private state: ConnectionState = 'handshake';
   private readonly decoder: FrameDecoder;
   private liveness: Liveness | undefined;
@@ -89,10 +87,15 @@ export class Connection {
   private authenticating = false;
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private pendingStarts: PendingStart[] = [];
-  private readonly remoteAddress: string | undefined;
-  private readonly remotePort: number | undefined;
+  /** Handlers to start once this chunk is read; undefined while none wait (an idle connection holds no array). */
+  private pendingStarts: PendingStart[] | undefined;
+  /** Frames written this turn, sent together (see flush). */
+  private readonly batch = new FrameBatch(this, BATCH_OPTIONS);
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
   private readonly socket: Socket;
+  /** When the chunk being read arrived: one clock read per chunk, not per frame. */
+  private inputAt = 0;
 
   constructor(
     private readonly sockets: AcceptedSockets,
@@ -105,10 +108,11 @@ export class Connection {
     this.remotePort = socket.remotePort;
     this.decoder = new FrameDecoder({ maxPayloadBytes: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes) });
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onSocketError);
-    socket.on('close', this.onClose);
+    (socket as OwnedSocket)[kConnection] = this;
+    socket.on('data', Connection.onSocketData);
+    socket.on('end', Connection.onSocketEnd);
+    socket.on('error', Connection.onSocketError);
+    socket.on('close', Connection.onSocketClose);
     // From TCP accept: a TLS handshake already spent part of the time.
     const remaining = Math.max(0, sockets.acceptedAt + options.handshakeTimeoutMs - now());
     this.handshakeTimer = setTimeout(() => {
@@ -148,8 +152,26 @@ export class Connection {
 
   // ---- input ------------------------------------------------------------
 
-  private readonly onData = (chunk: Buffer): void => {
+  // Shared by every socket (`this` is the socket): a connection holds no listener closures.
+  private static onSocketData(this: OwnedSocket, chunk: Buffer): void {
+    this[kConnection].onData(chunk);
+  }
+
+  private static onSocketEnd(this: OwnedSocket): void {
+    this[kConnection].onEnd();
+  }
+
+  private static onSocketError(this: OwnedSocket, err: NodeJS.ErrnoException): void {
+    this[kConnection].onConnectionError(err, false);
+  }
+
+  private static onSocketClose(this: OwnedSocket): void {
+    this[kConnection].onClose();
+  }
+
+  private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.inputAt = now();
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -159,8 +181,10 @@ export class Connection {
       );
       return;
     }
+    // The early headers go out before any handler of this chunk runs; what the handlers write follows in one more write.
+    this.batch.flush();
     this.startPending();
-  };
+  }
 
   private readonly onFrame = (frame: Frame): void => {
     if (this.state === 'closed') return;
@@ -174,7 +198,7 @@ export class Connection {
     if (this.peerHalfCloseAnnounced) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `frame type 0x${frame.type.toString(16)} after HALF_CLOSE`);
     }
-    this.liveness?.onInbound(now());
+    this.liveness?.onInbound(this.inputAt);
     switch (frame.type) {
       case FrameType.CALL:
         this.onCall(frame);
@@ -187,8 +211,7 @@ export class Connection {
         return;
       case FrameType.PING:
         // Either side may PING; the answer echoes the sequence number.
-        decodePingPayload(frame.payload);
-        this.write(encodeFrame(FrameType.PONG, 0, frame.payload));
+        this.writePing(FrameType.PONG, decodePingPayload(frame.payload));
         return;
       case FrameType.HALF_CLOSE:
         // The client will send nothing more, PONGs included: only its reading can still be judged.
@@ -251,9 +274,9 @@ export class Connection {
       silentMs: welcome.silentMs,
       stallMs: options.stallMs,
     });
-    this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect);
+    this.timer = new LivenessTimer(this.liveness, serverScheduler, this.onLivenessEffect);
     this.state = 'open';
-    this.write(encodeFrame(FrameType.WELCOME, 0, encodeWelcome(codec, welcome)));
+    this.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
 
   private onCall(frame: Frame): void {
@@ -287,13 +310,13 @@ export class Connection {
       this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
       return;
     }
-    const call: Call = { id, method, controller: new AbortController(), startedAt: now(), started: false };
+    const call = new Call(this, id, method, this.inputAt);
     this.calls.set(id, call);
     // The early header goes out before any handler of this chunk runs.
-    this.write(encodeFrame(FrameType.ACCEPTED, id));
-    (this.liveness as Liveness).activate(now());
+    this.write(FrameType.ACCEPTED, id);
+    (this.liveness as Liveness).activate(this.inputAt);
     this.timer?.schedule();
-    this.pendingStarts.push({ call, handler, params });
+    (this.pendingStarts ??= []).push({ call, handler, params });
   }
 
   private onCancel(id: number): void {
@@ -306,12 +329,12 @@ export class Connection {
   private onPong(payload: Uint8Array): void {
     const seq = decodePingPayload(payload);
     const liveness = this.liveness as Liveness;
-    if (!liveness.onPong(seq, now())) {
+    if (!liveness.onPong(seq, this.inputAt)) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `PONG for heartbeat ${seq}, which was never sent`);
     }
   }
 
-  private readonly onEnd = (): void => {
+  private onEnd(): void {
     this.peerWriteEnded = true;
     if (this.state === 'closed') return;
     if (this.peerHalfCloseAnnounced && this.state === 'open') {
@@ -320,11 +343,7 @@ export class Connection {
       return;
     }
     this.finish(new AbortReason('HW_ERR_PEER_CLOSED', 'the client closed the connection (FIN)'), 'destroy');
-  };
-
-  private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
-    this.onConnectionError(err, false);
-  };
+  }
 
   private readonly afterWrite = (err?: Error | null): void => {
     if (err) {
@@ -346,19 +365,19 @@ export class Connection {
     }
   }
 
-  private readonly onClose = (): void => {
+  private onClose(): void {
     if (this.state !== 'closed') {
       this.finish(new AbortReason('HW_ERR_PEER_CLOSED', 'the connection closed'), 'destroy');
     }
     this.host.onConnectionClosed(this);
-  };
+  }
 
   // ---- calls ------------------------------------------------------------
 
   private startPending(): void {
-    if (this.pendingStarts.length === 0) return;
     const starts = this.pendingStarts;
-    this.pendingStarts = [];
+    if (starts === undefined) return;
+    this.pendingStarts = undefined;
     for (const start of starts) {
       // A call may have been cancelled, or the connection lost, by a later frame of the same chunk.
       if (this.calls.get(start.call.id) !== start.call) continue;
@@ -376,18 +395,9 @@ export class Connection {
         remotePort: this.remotePort,
       });
     }
-    const ctx: CallContext = {
-      method: call.method,
-      id: call.id,
-      signal: call.controller.signal,
-      remoteAddress: this.remoteAddress,
-      remotePort: this.remotePort,
-      progress: (data: unknown) => this.progress(call, data),
-      yield: () => yieldToLoop(call.controller.signal),
-    };
     let outcome: unknown;
     try {
-      outcome = handler(params, ctx);
+      outcome = handler(params, call);
     } catch (err) {
       this.fail(call, err);
       return;
@@ -403,7 +413,8 @@ export class Connection {
     }
   }
 
-  private progress(call: Call, data: unknown): boolean {
+  /** @internal For {@link Call.progress}. */
+  progress(call: Call, data: unknown): boolean {
     if (this.calls.get(call.id) !== call) return false;
     const payload = this.host.codec.encode(data);
     if (payload.byteLength > this.peerMaxFrameBytes) {
@@ -412,7 +423,7 @@ export class Connection {
         `progress of ${payload.byteLength} bytes exceeds the client's frame limit of ${this.peerMaxFrameBytes} bytes`,
       );
     }
-    return this.write(encodeFrame(FrameType.PROGRESS, call.id, payload));
+    return this.write(FrameType.PROGRESS, call.id, payload);
   }
 
   private succeed(call: Call, value: unknown): void {
@@ -435,7 +446,7 @@ export class Connection {
       return;
     }
     // Written before the call ends: ending the last call of a half-closed client closes the connection.
-    this.write(encodeFrame(FrameType.RESULT, call.id, payload));
+    this.write(FrameType.RESULT, call.id, payload);
     this.endCall(call, 'result');
   }
 
@@ -495,7 +506,9 @@ export class Connection {
 
   private readonly onLivenessEffect = (effect: LivenessEffect): void => {
     if (effect.type === 'ping') {
-      this.write(encodeFrame(FrameType.PING, 0, encodePingPayload(effect.seq)));
+      this.writePing(FrameType.PING, effect.seq);
+      // Out at once: the timer fired outside any input, and a heartbeat has nothing to wait for.
+      this.batch.flush();
       return;
     }
     const stalled = effect.verdict === 'stalled';
@@ -508,15 +521,38 @@ export class Connection {
 
   // ---- output -----------------------------------------------------------
 
-  private write(bytes: Uint8Array): boolean {
+  /**
+   * Queues a frame; every frame of this turn of the event loop goes out in
+   * one write, right after it (`process.nextTick`). Returns false once the
+   * socket's buffer is full, as `socket.write` does.
+   */
+  private write(type: number, stream: number, payload?: Uint8Array): boolean {
+    if (!this.writable()) return false;
+    this.batch.push(type, stream, payload);
+    return this.socket.writableLength + this.batch.bytes < this.socket.writableHighWaterMark;
+  }
+
+  /** Queues a PING or PONG, with no allocation of its own. */
+  private writePing(type: number, seq: number): void {
+    if (!this.writable()) return;
+    this.batch.pushPing(type, seq);
+  }
+
+  /** Whether a frame may be queued; past the backlog cap the connection ends instead. */
+  private writable(): boolean {
     if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) return false;
-    if (this.socket.writableLength > this.host.options.maxWriteBacklogBytes) {
+    if (this.socket.writableLength + this.batch.bytes > this.host.options.maxWriteBacklogBytes) {
       this.backlogOverflow();
       return false;
     }
-    const ok = this.socket.write(bytes, this.afterWrite);
+    return true;
+  }
+
+  /** @internal Where the batch sends its bytes. */
+  writeFrames(chunk: Uint8Array): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(chunk, this.afterWrite);
     this.timer?.wrote(this.socket.writableLength);
-    return ok;
   }
 
   /**
@@ -543,11 +579,11 @@ export class Connection {
         payload = encodeCallError(codec, 'HW_ERR_PAYLOAD_TOO_LARGE', 'the error does not fit the client\'s frame limit');
       }
     }
-    this.write(encodeFrame(FrameType.ERROR, id, payload));
+    this.write(FrameType.ERROR, id, payload);
   }
 
   private writeGoAway(code: string, message: string): void {
-    this.write(encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(this.host.codec, { code, message, lastStream: this.lastStream })));
+    this.write(FrameType.GOAWAY, 0, encodeGoAway(this.host.codec, { code, message, lastStream: this.lastStream }));
   }
 
   private protocolError(err: ProtocolError): void {
@@ -568,7 +604,7 @@ export class Connection {
     this.timer?.stop();
     clearTimeout(this.handshakeTimer);
     this.liveness?.deactivate();
-    this.pendingStarts = [];
+    this.pendingStarts = undefined;
     const calls = [...this.calls.values()];
     this.calls.clear();
     if (reason !== undefined) {
@@ -586,6 +622,8 @@ export class Connection {
         at: now(),
       });
     }
+    if (how === 'end') this.batch.flush();
+    else this.batch.clear();
     closeServerSockets(this.sockets, how);
   }
 }

@@ -1,8 +1,8 @@
 import { channels } from './diagnostics.js';
 import type { Handler } from './handler.js';
-import { nodeScheduler } from './scheduler.js';
+import { serverScheduler } from './scheduler.js';
 
-const now = nodeScheduler.now;
+const now = serverScheduler.now;
 
 /** Code of the warning a main-thread handler that blocks the event loop draws, once per method. */
 export const LOOP_BLOCKED_WARNING = 'HW_WARN_LOOP_BLOCKED';

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { AbortReason } from '@heartwire/core';
+import { Call, type CallHost } from '../src/call.js';
+
+function host(): CallHost & { sent: [Call, unknown][] } {
+  const sent: [Call, unknown][] = [];
+  return { remoteAddress: '127.0.0.9', remotePort: 4242, sent, progress: (call, data) => (sent.push([call, data]), true) };
+}
+
+describe('Call, the context a handler gets', () => {
+  it('reads as a CallContext: id, method, the connection address, a signal that aborts with the reason', () => {
+    const h = host();
+    const call = new Call(h, 7, 'render', 0);
+    const { id, method, remoteAddress, remotePort, signal } = call;
+    expect([id, method, remoteAddress, remotePort]).toEqual([7, 'render', '127.0.0.9', 4242]);
+    const reason = new AbortReason('HW_ERR_PEER_CLOSED', 'gone');
+    call.controller.abort(reason);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBe(reason);
+  });
+
+  it('progress works when detached from the context, and is the same function each time', () => {
+    const h = host();
+    const call = new Call(h, 1, 'job', 0);
+    const progress = call.progress;
+    expect(call.progress).toBe(progress);
+    expect(progress({ frame: 1 })).toBe(true);
+    expect(h.sent).toEqual([[call, { frame: 1 }]]);
+  });
+});
