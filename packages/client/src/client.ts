@@ -505,6 +505,10 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
     const wasHandshake = this.state === 'handshake';
     this.state = 'closed';
     if (error instanceof ConnectionError) this.closeError = error;
+    // The FIN (or RST) goes out first: it is what tells the server to stop the jobs.
+    if (how === 'end') this.batch.flush();
+    else this.batch.clear();
+    closeClientSockets(this.sockets, how);
     this.timer?.stop();
     this.liveness?.deactivate();
     if (wasHandshake) {
@@ -516,9 +520,6 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
       call.reject(error);
     }
     this.calls.clear();
-    if (how === 'end') this.batch.flush();
-    else this.batch.clear();
-    closeClientSockets(this.sockets, how);
   }
 }
 
