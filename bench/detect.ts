@@ -35,6 +35,7 @@ import { FaultProxy } from '../test/harness/fault-proxy.js';
 import { createNetns, netnsUnavailable, type Netns } from '../test/harness/netns.js';
 import { Waiter } from '../test/harness/waiter.js';
 import { benchService, keepaliveOptions } from './lib/grpc.js';
+import { intEnv, listEnv } from './lib/env.js';
 import { header, table, writeResults } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
 
@@ -42,22 +43,6 @@ const SYSTEMS = ['heartwire', 'grpc-js', 'bare-net'] as const;
 const CASES = ['cancel', 'fin', 'sigkill', 'sigstop', 'blackhole', 'stalled'] as const;
 type SystemName = (typeof SYSTEMS)[number];
 type CaseName = (typeof CASES)[number];
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
-
-function listEnv<T extends string>(name: string, all: readonly T[]): T[] {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return [...all];
-  const picked = raw.split(',').map((s) => s.trim()) as T[];
-  for (const p of picked) if (!all.includes(p)) throw new Error(`${name}: unknown ${p}; one of ${all.join(', ')}`);
-  return picked;
-}
 
 const TRIALS = intEnv('TRIALS', 20);
 const INSTANT_TRIALS = intEnv('INSTANT_TRIALS', 100);

@@ -10,6 +10,7 @@
  * RATE_SYSTEMS (comma list), RATE_SHAPES ("1x64,16x64"), RATE_NODE_ARGS
  * (extra node flags for every peer, e.g. "--cpu-prof --cpu-prof-dir=prof").
  */
+import { intEnv, listEnv } from './lib/env.js';
 import { header, table, writeResults } from './lib/report.js';
 import { PeerProcess } from './lib/process.js';
 import { median, round } from './lib/stats.js';
@@ -18,16 +19,15 @@ import type { RunArgs, RunResult } from './rate/client.js';
 type System = RunArgs['system'];
 const ALL_SYSTEMS: readonly System[] = ['heartwire', 'grpc-js', 'bare-net'];
 
-const reps = Number(process.env.RATE_REPS ?? 5);
-const durationMs = Number(process.env.RATE_DURATION_MS ?? 5000);
-const warmupMs = Number(process.env.RATE_WARMUP_MS ?? 1000);
-const systems = (process.env.RATE_SYSTEMS?.split(',') ?? ALL_SYSTEMS) as System[];
+const reps = intEnv('RATE_REPS', 5);
+const durationMs = intEnv('RATE_DURATION_MS', 5000);
+const warmupMs = intEnv('RATE_WARMUP_MS', 1000);
+const systems = listEnv('RATE_SYSTEMS', ALL_SYSTEMS);
 const shapes = (process.env.RATE_SHAPES ?? '1x64,16x64').split(',').map((s) => {
   const [connections, inFlight] = s.split('x').map(Number);
   return { connections: connections as number, inFlight: inFlight as number };
 });
 const nodeArgs = process.env.RATE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-for (const system of systems) if (!ALL_SYSTEMS.includes(system)) throw new Error(`unknown system ${system}`);
 
 const servers = new Map<System, { peer: PeerProcess; port: number }>();
 for (const system of systems) {

@@ -20,15 +20,16 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_SERVER_OPTIONS } from '@heartwire/server';
+import { intEnv } from './lib/env.js';
 import { PeerProcess } from './lib/process.js';
 import { header, table, writeResults } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
 import { sharedNow, until } from './scale/clock.js';
 
-const connections = Number(process.env.SCALE_CONNECTIONS ?? 10_000);
-const deaths = Number(process.env.SCALE_DEATHS ?? 1000);
-const heartbeatMs = Number(process.env.SCALE_HEARTBEAT_MS ?? 1000);
-const windowMs = Number(process.env.SCALE_WINDOW_MS ?? 10_000);
+const connections = intEnv('SCALE_CONNECTIONS', 10_000);
+const deaths = intEnv('SCALE_DEATHS', 1000);
+const heartbeatMs = intEnv('SCALE_HEARTBEAT_MS', 1000);
+const windowMs = intEnv('SCALE_WINDOW_MS', 10_000);
 const serverNodeArgs = ['--expose-gc', ...(process.env.SCALE_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
 const silentBoundMs = heartbeatMs + DEFAULT_SERVER_OPTIONS.silentMs;
 /** Sockets per load generator process: a quarter of this machine's 20,000 open files per process. */

@@ -22,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { benchService, keepaliveOptions } from './lib/grpc.js';
+import { intEnv, listEnv } from './lib/env.js';
 import { header, table, writeResults } from './lib/report.js';
 import { round, summarize } from './lib/stats.js';
 import type { WasteJob, WasteSystem } from './waste/server.js';
@@ -29,8 +30,8 @@ import { CpuTime } from './waste/cpu-time.js';
 
 type WasteCase = 'sigkill' | 'sigstop' | 'cancel' | 'native-sync';
 
-const TRIALS = positiveInt('TRIALS', 20);
-const JOB_MS = positiveInt('JOB_MS', 1000);
+const TRIALS = intEnv('TRIALS', 20);
+const JOB_MS = intEnv('JOB_MS', 1000);
 /** heartwire's heartbeat interval and silent bound, and grpc-js keepalive's time and timeout. */
 const HEARTBEAT_MS = 100;
 const SILENT_MS = 300;
@@ -50,23 +51,6 @@ const ROWS: ReadonlyArray<readonly [WasteSystem, readonly WasteCase[]]> = [
   ['naive-net', ['sigkill', 'sigstop', 'native-sync']],
   ['grpc-js', ALL_CASES],
 ];
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
-
-function only<T extends string>(name: string, all: readonly T[]): readonly T[] {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return all;
-  const wanted = raw.split(',').map((s) => s.trim());
-  const unknown = wanted.filter((w) => !all.includes(w as T));
-  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${all.join(', ')})`);
-  return all.filter((a) => wanted.includes(a));
-}
 
 /** A process speaking JSON lines on stdout; resolves each awaited event once it is printed. */
 class Peer {
@@ -202,8 +186,8 @@ function accountingCheck(): string {
 }
 
 async function main(): Promise<void> {
-  const systems = only('SYSTEMS', ROWS.map(([s]) => s));
-  const cases = only('CASES', ALL_CASES);
+  const systems = listEnv('SYSTEMS', ROWS.map(([s]) => s));
+  const cases = listEnv('CASES', ALL_CASES);
   const iterations = iterationsFor(JOB_MS);
   console.log(`bench:waste — ${TRIALS} trials per row; ${JOB_MS} ms job; client gone ${GONE_AFTER_MS} ms in; heartbeat ${HEARTBEAT_MS} ms, silent ${SILENT_MS} ms`);
   console.log(`pbkdf2Sync iterations for ${JOB_MS} ms: ${iterations}`);
