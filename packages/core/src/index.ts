@@ -58,6 +58,7 @@ export {
 } from './liveness.js';
 export { checkFrameStream } from './rules.js';
 export { checkIntegerOption, checkKnownOptions, checkObjectOption, withDefaults } from './options.js';
-export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer } from './liveness-timer.js';
+export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type WriteQueueProbe } from './liveness-timer.js';
+export { writeQueueProbe } from './write-queue.js';
 export { closeSockets, type CloseMode, type ConnectionSockets } from './teardown.js';
 export { TimerWheel, WheelTimer } from './timer-wheel.js';

@@ -21,6 +21,14 @@ export interface SchedulerTimer {
   cancel(): void;
 }
 
+/**
+ * Bytes of the writes in progress not yet handed to the kernel, read live
+ * (Node: the stream handle's `writeQueueSize`). A single large write
+ * completes only when its last byte left; on a slow link that takes longer
+ * than the stall bound, and only this number shows it is moving.
+ */
+export type WriteQueueProbe = () => number;
+
 /** The actions an adapter carries out: everything else the timer handles itself. */
 export type LivenessEffect = Extract<LivenessAction, { type: 'ping' | 'dead' }>;
 
@@ -36,11 +44,14 @@ export class LivenessTimer {
   private timerAt = Infinity;
   private recheckPending = false;
   private stopped = false;
+  /** What the probe read last while a backlog waits; -1 while there is none. */
+  private lastQueued = -1;
 
   constructor(
     private readonly liveness: Liveness,
     private readonly scheduler: Scheduler,
     private readonly onEffect: (effect: LivenessEffect) => void,
+    private readonly probe?: WriteQueueProbe,
   ) {
     this.timer = scheduler.timer(this.onTimer);
   }
@@ -63,13 +74,17 @@ export class LivenessTimer {
   wrote(backlogBytes: number): void {
     if (backlogBytes === 0 || this.stopped) return;
     this.liveness.onBacklog(this.scheduler.now());
+    if (this.probe !== undefined && this.lastQueued < 0) this.lastQueued = this.probe();
     this.schedule();
   }
 
   /** A write reached the kernel; `backlogBytes` still wait. */
   flushed(backlogBytes: number): void {
     // The time matters only while bytes wait: no clock read for the usual write that went out whole.
-    if (!this.stopped) this.liveness.onFlush(backlogBytes > 0 ? this.scheduler.now() : 0, backlogBytes);
+    if (this.stopped) return;
+    this.liveness.onFlush(backlogBytes > 0 ? this.scheduler.now() : 0, backlogBytes);
+    // The next write in progress starts from here.
+    if (this.probe !== undefined) this.lastQueued = backlogBytes > 0 ? this.probe() : -1;
   }
 
   /** For good: the connection is closed. */
@@ -96,7 +111,14 @@ export class LivenessTimer {
 
   private run(): void {
     if (this.stopped) return;
-    const action = this.liveness.tick(this.scheduler.now());
+    const now = this.scheduler.now();
+    if (this.lastQueued >= 0) {
+      // Only a shrinking queue is progress: a new write makes it grow.
+      const queued = (this.probe as WriteQueueProbe)();
+      if (queued < this.lastQueued) this.liveness.onWriteProgress(now);
+      this.lastQueued = queued;
+    }
+    const action = this.liveness.tick(now);
     switch (action.type) {
       case 'recheck':
         // A deadline passed. If our own loop was blocked, the answer may be waiting unread: read it first.

@@ -5,10 +5,14 @@
  *
  * Two roles share it:
  * - pinger (the server): while active it asks for a PING every
- *   `heartbeatMs`; the peer is *silent* when the oldest unanswered PING is
- *   older than `silentMs`.
+ *   `heartbeatMs`; the peer is *silent* when a PING has gone unanswered for
+ *   `silentMs` and no byte at all arrived for `silentMs` either.
  * - watcher (the client, `heartbeatMs: 0`): while active the peer is
- *   *silent* when no frame at all arrived for `silentMs`.
+ *   *silent* when no byte at all arrived for `silentMs`; with `quietPingMs`
+ *   it asks for a PING of its own once it has sent nothing for that long.
+ * Any inbound byte is a sign of life, not only a whole frame: on a slow link
+ * the answer to our PING may wait behind megabytes the peer sends us, and
+ * our PING behind megabytes we send it (PROTOCOL.md §5).
  * Both: the peer is *stalled* when our outbound bytes made no progress into
  * the kernel for `stallMs` (its receive window stayed shut), or when it fell
  * silent while our bytes were backed up.
@@ -23,10 +27,16 @@
 export interface LivenessOptions {
   /** Interval between PINGs we send while active; 0 for the watcher role, which sends none. */
   readonly heartbeatMs: number;
-  /** Pinger: longest wait for the PONG to a PING. Watcher: longest time without any inbound frame. */
+  /** Pinger: longest wait for the PONG to a PING with no byte arriving meanwhile. Watcher: longest time without any inbound byte. */
   readonly silentMs: number;
   /** Longest time our outbound bytes may make no progress; 0 turns the rule off. */
   readonly stallMs: number;
+  /**
+   * While active, ask for a PING of our own once we have sent nothing for
+   * this long, so the peer hears from us even while its own PINGs wait
+   * behind bulk data on their way to us. 0 (the default) never does.
+   */
+  readonly quietPingMs?: number;
 }
 
 /** Why the machine declared the peer dead. */
@@ -49,20 +59,23 @@ export class Liveness {
   private readonly heartbeatMs: number;
   private readonly silentMs: number;
   private readonly stallMs: number;
+  private readonly quietPingMs: number;
   private stateValue: LivenessState = 'idle';
   private nextPingAt = Infinity;
+  /** Sequence number of the next PING. */
   private nextSeq = 1;
+  /** Every PING up to this one was answered or forgiven. */
+  private answeredSeq = 0;
   /**
-   * Send times of unanswered PINGs, oldest first, in a ring: `pendingCount`
-   * of them from `pendingHead`; the oldest has sequence number
-   * `firstPendingSeq`. Rarely more than one: a small fixed array (doubles
-   * from the start) instead of one that grows to 17 slots at its first push.
+   * PINGs sent since the last inbound byte, and when the first of them went
+   * out: with any byte counting as life, these decide the silent deadline,
+   * so no list of send times is kept.
    */
-  private pendingSentAt: number[] = [0.5, 0.5, 0.5, 0.5];
-  private pendingHead = 0;
-  private pendingCount = 0;
-  private firstPendingSeq = 1;
+  private pingsSinceInbound = 0;
+  private firstPingSinceInboundAt = 0;
   private lastInboundAt = 0;
+  /** When we last sent something; only kept with `quietPingMs`. */
+  private lastOutboundAt = 0;
   private peerWriteClosed = false;
   /** When our outbound backlog last made progress while non-empty; undefined while it is empty. */
   private backlogSince: number | undefined;
@@ -71,6 +84,8 @@ export class Liveness {
     this.heartbeatMs = options.heartbeatMs;
     this.silentMs = options.silentMs;
     this.stallMs = options.stallMs;
+    // A pinger hears from its peer through PONGs and sends PINGs on its own cadence anyway.
+    this.quietPingMs = options.heartbeatMs === 0 ? (options.quietPingMs ?? 0) : 0;
   }
 
   get state(): LivenessState {
@@ -82,6 +97,7 @@ export class Liveness {
     if (this.stateValue !== 'idle') return;
     this.stateValue = 'active';
     this.lastInboundAt = now;
+    this.lastOutboundAt = now;
     this.nextPingAt = this.heartbeatMs > 0 ? now + this.heartbeatMs : Infinity;
   }
 
@@ -94,9 +110,10 @@ export class Liveness {
     this.backlogSince = undefined;
   }
 
-  /** Any frame arrived from the peer. */
+  /** Bytes arrived from the peer: a whole frame or only part of one, any byte counts. */
   onInbound(now: number): void {
     this.lastInboundAt = now;
+    this.pingsSinceInbound = 0;
     if (this.stateValue === 'suspect' && this.silentDeadline() > now) this.stateValue = 'active';
   }
 
@@ -107,13 +124,7 @@ export class Liveness {
    */
   onPong(seq: number, now: number): boolean {
     if (seq <= 0 || seq >= this.nextSeq) return false;
-    const answered = seq - this.firstPendingSeq + 1;
-    if (answered > 0) {
-      const dropped = Math.min(answered, this.pendingCount);
-      this.pendingHead = (this.pendingHead + dropped) % this.pendingSentAt.length;
-      this.pendingCount -= dropped;
-      this.firstPendingSeq = seq + 1;
-    }
+    if (seq > this.answeredSeq) this.answeredSeq = seq;
     this.onInbound(now);
     return true;
   }
@@ -128,6 +139,11 @@ export class Liveness {
     this.forgivePending();
   }
 
+  /** We sent something (only needed with `quietPingMs`). */
+  onOutbound(now: number): void {
+    this.lastOutboundAt = now;
+  }
+
   /** Our outbound bytes could not all be handed to the kernel. */
   onBacklog(now: number): void {
     if (this.backlogSince === undefined) this.backlogSince = now;
@@ -138,10 +154,15 @@ export class Liveness {
     this.backlogSince = backlogBytes > 0 ? now : undefined;
   }
 
+  /** Part of a write still in progress reached the kernel: the backlog moves, however slowly. */
+  onWriteProgress(now: number): void {
+    if (this.backlogSince !== undefined) this.backlogSince = now;
+  }
+
   /** When `tick` should next run, or Infinity when nothing is due. */
   nextDeadline(): number {
     if (this.stateValue === 'idle' || this.stateValue === 'dead') return Infinity;
-    return Math.min(this.nextPingAt, this.silentDeadline(), this.stallDeadline());
+    return Math.min(this.nextPingAt, this.quietPingAt(), this.silentDeadline(), this.stallDeadline());
   }
 
   /** Advances the machine to `now` and returns the one thing to do. */
@@ -162,13 +183,21 @@ export class Liveness {
     }
     this.stateValue = 'active';
     if (now >= this.nextPingAt) {
-      const seq = this.nextSeq;
-      this.nextSeq = seq + 1;
-      if (!this.peerWriteClosed) this.addPending(now);
+      const seq = this.nextSeq++;
+      if (this.peerWriteClosed) {
+        this.answeredSeq = seq; // nobody can answer it
+      } else if (this.pingsSinceInbound++ === 0) {
+        this.firstPingSinceInboundAt = now;
+      }
       // Keep a steady cadence; after a long gap (blocked loop) restart it from now.
       this.nextPingAt += this.heartbeatMs;
       if (this.nextPingAt <= now) this.nextPingAt = now + this.heartbeatMs;
       return { type: 'ping', seq };
+    }
+    if (now >= this.quietPingAt()) {
+      // Not an answer we wait for: it only lets the peer hear from us.
+      this.lastOutboundAt = now;
+      return { type: 'ping', seq: this.nextSeq++ };
     }
     return NONE;
   }
@@ -176,27 +205,22 @@ export class Liveness {
   private silentDeadline(): number {
     if (this.peerWriteClosed) return Infinity;
     if (this.heartbeatMs === 0) return this.lastInboundAt + this.silentMs;
-    return this.pendingCount === 0 ? Infinity : (this.pendingSentAt[this.pendingHead] as number) + this.silentMs;
+    const pending = this.nextSeq - 1 - this.answeredSeq;
+    if (pending === 0) return Infinity;
+    // A PING sent before the last byte arrived is overdue only silentMs after that byte: its PONG
+    // may wait behind bulk data the peer sends us. Otherwise the first PING sent since counts.
+    const since = pending > this.pingsSinceInbound ? this.lastInboundAt : this.firstPingSinceInboundAt;
+    return since + this.silentMs;
   }
 
-  private addPending(sentAt: number): void {
-    const ring = this.pendingSentAt;
-    if (this.pendingCount === ring.length) {
-      // Full: unroll into a ring twice the size, oldest first.
-      const grown: number[] = [];
-      for (let i = 0; i < ring.length * 2; i++) grown.push(i < ring.length ? (ring[(this.pendingHead + i) % ring.length] as number) : 0.5);
-      this.pendingSentAt = grown;
-      this.pendingHead = 0;
-    }
-    this.pendingSentAt[(this.pendingHead + this.pendingCount) % this.pendingSentAt.length] = sentAt;
-    this.pendingCount++;
+  private quietPingAt(): number {
+    return this.quietPingMs > 0 ? this.lastOutboundAt + this.quietPingMs : Infinity;
   }
 
   /** Every unanswered PING is forgiven: the next PONG expected is for a PING not yet sent. */
   private forgivePending(): void {
-    this.firstPendingSeq += this.pendingCount;
-    this.pendingHead = 0;
-    this.pendingCount = 0;
+    this.answeredSeq = this.nextSeq - 1;
+    this.pingsSinceInbound = 0;
   }
 
   private stallDeadline(): number {

@@ -140,6 +140,44 @@ describe('LivenessTimer', () => {
     expect(effects).toEqual([{ type: 'dead', verdict: 'stalled', overdueMs: 0 }]);
   });
 
+  it('one large write in progress: a queue that keeps shrinking is progress, one that stops shrinking stalls', () => {
+    const scheduler = new FakeScheduler();
+    const liveness = new Liveness({ heartbeatMs: 0, silentMs: 60_000, stallMs: 1000 });
+    const effects: LivenessEffect[] = [];
+    let queued = 4_000_000;
+    const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e), () => queued);
+    liveness.activate(0);
+    timer.wrote(queued);
+    // The kernel takes 64 KiB a second; no write completes for a minute.
+    for (let t = 1000; t <= 10_000; t += 1000) {
+      queued -= 65_536;
+      scheduler.advance(t);
+      scheduler.runInputTurn();
+    }
+    expect(effects).toEqual([]);
+    // The reader stops: the queue stays put.
+    scheduler.advance(12_000);
+    scheduler.runInputTurn();
+    expect(effects).toEqual([{ type: 'dead', verdict: 'stalled', overdueMs: 1000 }]);
+  });
+
+  it('a queue that grows with new writes is not progress', () => {
+    const scheduler = new FakeScheduler();
+    const liveness = new Liveness({ heartbeatMs: 0, silentMs: 60_000, stallMs: 1000 });
+    const effects: LivenessEffect[] = [];
+    let queued = 1000;
+    const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e), () => queued);
+    liveness.activate(0);
+    timer.wrote(queued);
+    for (let t = 500; t <= 3000; t += 500) {
+      queued += 100;
+      timer.wrote(queued);
+      scheduler.advance(t);
+      scheduler.runInputTurn();
+    }
+    expect(effects).toEqual([{ type: 'dead', verdict: 'stalled', overdueMs: 0 }]);
+  });
+
   it('after stop() nothing fires', () => {
     const { scheduler, effects, liveness, timer } = setup();
     liveness.activate(0);

@@ -144,13 +144,14 @@ describe('Liveness: PONG', () => {
     expect(live.tick(2_000)).toEqual(ping(2));
     expect(live.tick(3_000)).toEqual(ping(3));
     expect(live.tick(4_000)).toEqual(ping(4));
-    // PONG 3 answers 1, 2 and 3: the oldest pending is now PING 4 (sent at 4000).
+    // PONG 3 answers 1, 2 and 3: PING 4 (sent at 4000) is still pending, but the PONG's bytes
+    // arrived after it went out, so it is overdue only silentMs after them.
     expect(live.onPong(3, 4_100)).toBe(true);
-    // Next events: PING 5 at 5000, silent at 4000 + 10000.
-    for (let t = 5_000; t <= 13_000; t += 1_000) live.tick(t);
-    expect(live.nextDeadline()).toBe(14_000);
-    expect(live.tick(14_000)).toEqual(RECHECK);
-    expect(live.tick(14_000)).toEqual(dead('silent', 0));
+    // Next events: PING 5 at 5000, silent at 4100 + 10000.
+    for (let t = 5_000; t <= 14_000; t += 1_000) live.tick(t);
+    expect(live.nextDeadline()).toBe(14_100);
+    expect(live.tick(14_100)).toEqual(RECHECK);
+    expect(live.tick(14_100)).toEqual(dead('silent', 0));
   });
 
   it('an answered PING no longer counts: PONG for the last PING clears the silent deadline', () => {
@@ -197,10 +198,12 @@ describe('Liveness: PONG', () => {
     expect(live.onPong(1, 1_010)).toBe(true);
     live.tick(2_000);
     expect(live.onPong(1, 2_010)).toBe(true);
-    // PING 2 is still pending: silent at 2000 + 3000.
+    // PING 2 is still pending; the duplicate's bytes count as life: silent at 2010 + 3000.
     live.tick(3_000);
     live.tick(4_000);
-    expect(live.tick(5_000)).toEqual(RECHECK);
+    expect(live.tick(5_000)).toEqual(ping(5));
+    expect(live.tick(5_010)).toEqual(RECHECK);
+    expect(live.tick(5_010)).toEqual(dead('silent', 0));
   });
 });
 
@@ -269,7 +272,7 @@ describe('Liveness: silent verdict, pinger', () => {
     expect(live.state).toBe('active');
   });
 
-  it('a PONG to an older PING only is not enough when a newer one is overdue too', () => {
+  it('a PONG to an older PING is a sign of life: the newer one is overdue only silentMs after it', () => {
     const live = pinger();
     live.activate(0);
     live.tick(1_000);
@@ -277,9 +280,11 @@ describe('Liveness: silent verdict, pinger', () => {
     const resumed = 40_000;
     expect(live.tick(resumed)).toEqual(RECHECK);
     expect(live.onPong(1, resumed)).toBe(true);
-    expect(live.state).toBe('suspect');
-    // PING 2 sent at 2000 is still unanswered: 2000 + 3000 = 5000 is the deadline.
-    expect(live.tick(resumed)).toEqual(dead('silent', resumed - 5_000));
+    expect(live.state).toBe('active');
+    // PING 2 is still unanswered: with nothing more arriving, silent at resumed + 3000.
+    const log = runUntil(live, resumed + 10_000);
+    expect(log.at(-2)).toEqual({ at: resumed + 3_000, action: RECHECK });
+    expect(log.at(-1)).toEqual({ at: resumed + 3_000, action: dead('silent', 0) });
   });
 
   it('many PINGs pending (interval far below the silent bound): the verdict comes from the oldest one still unanswered', () => {
@@ -287,12 +292,13 @@ describe('Liveness: silent verdict, pinger', () => {
     live.activate(0);
     // 12 PINGs at 100, 200, … 1200, none answered yet.
     for (let t = 100; t <= 1_200; t += 100) expect(live.tick(t)).toEqual(ping(t / 100));
-    // PONG 5 answers 1 to 5: PING 6, sent at 600, is now the oldest, due 2000 ms later.
+    // PONG 5 answers 1 to 5: PINGs 6 to 12 went out before it arrived, so they are due 2000 ms after it.
     expect(live.onPong(5, 1_250)).toBe(true);
     const log = runUntil(live, 10_000);
-    expect(log.at(-2)).toEqual({ at: 2_600, action: RECHECK });
-    expect(log.at(-1)).toEqual({ at: 2_600, action: dead('silent', 0) });
-    expect(log.filter((e) => e.action.type === 'ping')).toHaveLength(13);
+    expect(log.at(-2)).toEqual({ at: 3_250, action: RECHECK });
+    expect(log.at(-1)).toEqual({ at: 3_250, action: dead('silent', 0) });
+    // PINGs 13 to 32, at 1300 … 3200.
+    expect(log.filter((e) => e.action.type === 'ping')).toHaveLength(20);
   });
 
   it('PONGs that keep up with many PINGs pending never let the deadline come', () => {
@@ -362,11 +368,12 @@ describe('Liveness: deactivate', () => {
     live.deactivate();
     live.activate(10_000);
     expect(live.tick(11_000)).toEqual(ping(2));
-    live.onPong(1, 11_001); // stale: does not answer PING 2
+    live.onPong(1, 11_001); // stale: does not answer PING 2, but its bytes count as life
     live.tick(12_000);
     live.tick(13_000);
-    expect(live.tick(14_000)).toEqual(RECHECK);
-    expect(live.tick(14_000)).toEqual(dead('silent', 0));
+    expect(live.tick(14_000)).toEqual(ping(5));
+    expect(live.tick(14_001)).toEqual(RECHECK);
+    expect(live.tick(14_001)).toEqual(dead('silent', 0));
   });
 
   it('deactivate while suspect drops the pending verdict', () => {
@@ -613,6 +620,96 @@ describe('Liveness: peer closed its sending side', () => {
     live.onBacklog(10);
     expect(live.tick(10 + STALL)).toEqual(RECHECK);
     expect(live.tick(10 + STALL)).toEqual(dead('stalled', 0));
+  });
+});
+
+describe('Liveness: any inbound byte is a sign of life (slow links)', () => {
+  it('pinger: bytes that keep coming hold off the verdict however long the PONG takes; once they stop, silent silentMs later', () => {
+    const live = pinger();
+    live.activate(0);
+    // A 30 s upload: its bytes arrive every 250 ms, the PONGs wait behind it.
+    for (let t = 250; t <= 30_000; t += 250) {
+      live.onInbound(t);
+      const log = runUntil(live, t + 249);
+      expect(log.every((e) => e.action.type === 'ping')).toBe(true);
+    }
+    expect(live.state).toBe('active');
+    const log = runUntil(live, 60_000);
+    expect(log.at(-1)).toEqual({ at: 33_000, action: dead('silent', 0) });
+  });
+
+  it('pinger: a PING sent after the last byte is overdue silentMs after it went out (a frozen peer is caught within heartbeatMs + silentMs)', () => {
+    const live = pinger();
+    live.activate(0);
+    live.onInbound(500);
+    const log = runUntil(live, 60_000);
+    // PING 1 at 1000 is the first sent after the last byte: silent at 1000 + 3000.
+    expect(log.at(-1)).toEqual({ at: 4_000, action: dead('silent', 0) });
+  });
+
+  it('pinger: the PONG that finally arrives clears every PING it answers', () => {
+    const live = pinger();
+    live.activate(0);
+    for (let t = 1_000; t <= 5_000; t += 1_000) {
+      live.onInbound(t - 1);
+      live.tick(t);
+    }
+    expect(live.onPong(5, 5_100)).toBe(true);
+    // Nothing pending: no silent deadline until PING 6 goes out.
+    expect(live.nextDeadline()).toBe(6_000);
+    expect(live.tick(6_000)).toEqual(ping(6));
+    expect(live.nextDeadline()).toBe(7_000);
+    const log = runUntil(live, 60_000);
+    expect(log.at(-1)).toEqual({ at: 9_000, action: dead('silent', 0) });
+  });
+
+  it('watcher: with quietPingMs it asks for a PING once it has sent nothing for that long', () => {
+    const live = watcher({ silentMs: 4_000, quietPingMs: 1_500 });
+    live.activate(0);
+    expect(live.nextDeadline()).toBe(1_500);
+    live.onOutbound(1_000);
+    expect(live.tick(1_500)).toEqual(NONE);
+    expect(live.nextDeadline()).toBe(2_500);
+    expect(live.tick(2_500)).toEqual(ping(1));
+    expect(live.tick(2_500)).toEqual(NONE);
+    expect(live.nextDeadline()).toBe(4_000);
+    live.onInbound(3_900);
+    expect(live.tick(4_000)).toEqual(ping(2));
+    // Its own PINGs do not feed its silent rule: only inbound bytes do.
+    const log = runUntil(live, 20_000);
+    expect(log.at(-1)).toEqual({ at: 7_900, action: dead('silent', 0) });
+    expect(log.filter((e) => e.action.type === 'ping').map((e) => e.at)).toEqual([5_500, 7_000]);
+  });
+
+  it('quietPingMs: nothing while idle, and a pinger ignores it', () => {
+    const idle = watcher({ quietPingMs: 100 });
+    expect(idle.nextDeadline()).toBe(Infinity);
+    expect(idle.tick(10_000)).toEqual(NONE);
+    const live = pinger({ quietPingMs: 100 });
+    live.activate(0);
+    expect(live.nextDeadline()).toBe(HEARTBEAT);
+  });
+});
+
+describe('Liveness: a write in progress that moves', () => {
+  it('onWriteProgress restarts the stall clock while a backlog waits', () => {
+    const live = pinger({ silentMs: 1e9 });
+    live.activate(0);
+    live.onBacklog(100);
+    live.onWriteProgress(4_000);
+    live.onWriteProgress(8_000);
+    const log = runUntil(live, 60_000).filter((e) => e.action.type !== 'ping');
+    expect(log).toEqual([
+      { at: 13_000, action: RECHECK },
+      { at: 13_000, action: dead('stalled', 0) },
+    ]);
+  });
+
+  it('onWriteProgress with no backlog starts no stall clock', () => {
+    const live = watcher();
+    live.activate(0);
+    live.onWriteProgress(100);
+    expect(live.nextDeadline()).toBe(SILENT);
   });
 });
 
