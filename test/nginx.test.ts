@@ -53,8 +53,10 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     // The server's own interval is a minute: a connection that asks for nothing gets no heartbeat
     // during the job. A client may ask for more frequent ones (HELLO heartbeatMs, clamped to
     // [minHeartbeatMs, heartbeatMs]): the one that asks for 500 ms gets them. Same server, same
-    // proxy, same job; the heartbeats are the only difference.
-    const { proxy, jobs, events } = await setup({ heartbeatMs: 60_000, minHeartbeatMs: 100, silentMs: 1500 });
+    // proxy, same job; the heartbeats are the only difference. silentMs is long too: a client that
+    // sent nothing for silentMs / 2 sends a PING of its own (PROTOCOL.md §5), which would keep the
+    // idle connection alive as well.
+    const { proxy, jobs, events } = await setup({ heartbeatMs: 60_000, minHeartbeatMs: 100, silentMs: 20_000 });
     const withHeartbeats = child(proxy.port, { heartbeatMs: 500 });
     const without = child(proxy.port);
     expect(((await withHeartbeats.waitFor('connected')).welcome as { heartbeatMs: number }).heartbeatMs).toBe(500);

@@ -5,8 +5,22 @@ import { Waiter } from './waiter.js';
 /** Which way bytes go through a {@link ProxyLink}. */
 export type Direction = 'toServer' | 'toClient';
 
-/** How a {@link Pipe} forwards: as it reads, not at all (and not reading either), or one byte at a time. */
-type PipeMode = { readonly kind: 'flow' } | { readonly kind: 'frozen' } | { readonly kind: 'slice'; readonly delayMs: number };
+/** A slow link: its rate, and how much it holds in flight before the sender feels backpressure. */
+export interface Pace {
+  readonly bytesPerSecond: number;
+  /** Bytes the link buffers (read from the sender, not yet delivered); defaults to 64 KiB. */
+  readonly bufferBytes?: number;
+}
+
+/** How a {@link Pipe} forwards: as it reads, not at all (and not reading either), one byte at a time, or at a rate. */
+type PipeMode =
+  | { readonly kind: 'flow' }
+  | { readonly kind: 'frozen' }
+  | { readonly kind: 'slice'; readonly delayMs: number }
+  | ({ readonly kind: 'pace' } & Pace);
+
+/** A paced pipe delivers every this many ms: 1 KiB a tick at 64 KiB/s. */
+const PACE_TICK_MS = 16;
 
 /** What a net.Socket keeps of its libuv handle; Node has no public call that stops reading at once. */
 interface ReadingHandle {
@@ -46,9 +60,10 @@ function startReading(socket: net.Socket): void {
  * before it went out.
  */
 export class Pipe {
-  /** Bytes written to `to`, and in how many writes. */
+  /** Bytes written to `to`, in how many writes, and when the last one went (`performance.now()`). */
   bytes = 0;
   writes = 0;
+  lastWriteAt = 0;
   /** `from` sent its FIN. */
   ended = false;
   /** The FIN went on to `to`. */
@@ -57,6 +72,10 @@ export class Pipe {
   private readonly queue: Buffer[] = [];
   private waitingForDrain = false;
   private sliceTimer: NodeJS.Timeout | undefined;
+  /** Paced mode: bytes queued, bytes the link may still deliver now, and when that was last topped up. */
+  private queuedBytes = 0;
+  private paceBudget = 0;
+  private paceAt = 0;
 
   constructor(
     private readonly from: net.Socket,
@@ -65,6 +84,7 @@ export class Pipe {
   ) {
     from.on('data', (chunk: Buffer) => {
       this.queue.push(chunk);
+      this.queuedBytes += chunk.length;
       this.pump();
     });
     from.on('end', () => {
@@ -78,6 +98,8 @@ export class Pipe {
     this.mode = mode;
     clearTimeout(this.sliceTimer);
     this.sliceTimer = undefined;
+    this.paceBudget = 0;
+    this.paceAt = performance.now();
     this.pump();
   }
 
@@ -85,6 +107,7 @@ export class Pipe {
   halfClose(): void {
     this.setMode({ kind: 'frozen' });
     this.queue.length = 0;
+    this.queuedBytes = 0;
     this.forwardFin();
   }
 
@@ -105,13 +128,49 @@ export class Pipe {
       if (this.sliceTimer === undefined) this.sliceNext();
       return;
     }
+    if (this.mode.kind === 'pace') {
+      this.paceNext(this.mode);
+      return;
+    }
     while (this.queue.length > 0 && !this.waitingForDrain) {
       const chunk = this.queue.shift() as Buffer;
+      this.queuedBytes -= chunk.length;
       this.write(chunk);
     }
     if (this.waitingForDrain) return;
     if (this.ended) this.forwardFin();
     else this.from.resume();
+  }
+
+  /** Delivers what the rate allows since the last tick, reads only while the link's buffer has room. */
+  private paceNext(pace: Pace): void {
+    if (this.to.destroyed) return;
+    const now = performance.now();
+    // At most two ticks' worth may build up: a late timer does not turn into a burst.
+    const tick = (pace.bytesPerSecond * PACE_TICK_MS) / 1000;
+    this.paceBudget = Math.min(this.paceBudget + ((now - this.paceAt) * pace.bytesPerSecond) / 1000, 2 * tick);
+    this.paceAt = now;
+    while (this.queue.length > 0 && !this.waitingForDrain && this.paceBudget >= 1) {
+      const head = this.queue[0] as Buffer;
+      const n = Math.min(head.length, Math.floor(this.paceBudget));
+      this.write(head.subarray(0, n));
+      if (n < head.length) this.queue[0] = head.subarray(n);
+      else this.queue.shift();
+      this.queuedBytes -= n;
+      this.paceBudget -= n;
+    }
+    if (this.queue.length === 0 && this.ended) {
+      this.forwardFin();
+      return;
+    }
+    if (this.queuedBytes < (pace.bufferBytes ?? 64 * 1024)) this.from.resume();
+    else this.from.pause();
+    if (this.sliceTimer === undefined && (this.queue.length > 0 || !this.ended)) {
+      this.sliceTimer = setTimeout(() => {
+        this.sliceTimer = undefined;
+        if (this.mode.kind === 'pace') this.paceNext(this.mode);
+      }, PACE_TICK_MS);
+    }
   }
 
   private sliceNext(): void {
@@ -124,6 +183,7 @@ export class Pipe {
     this.write(head.subarray(0, 1));
     if (head.length > 1) this.queue[0] = head.subarray(1);
     else this.queue.shift();
+    this.queuedBytes -= 1;
     const { delayMs } = this.mode as { delayMs: number };
     this.sliceTimer = setTimeout(() => {
       this.sliceTimer = undefined;
@@ -135,6 +195,7 @@ export class Pipe {
     if (this.to.destroyed) return;
     this.bytes += bytes.length;
     this.writes += 1;
+    this.lastWriteAt = performance.now();
     if (!this.to.write(bytes)) {
       this.waitingForDrain = true;
       this.from.pause();
@@ -204,6 +265,11 @@ export class ProxyLink {
     for (const pipe of this.pipes(direction)) pipe.setMode({ kind: 'flow' });
   }
 
+  /** Forwards at a rate, as a slow link does (one way, or both when no direction is given). */
+  pace(pace: Pace, direction?: Direction): void {
+    for (const pipe of this.pipes(direction)) pipe.setMode({ kind: 'pace', ...pace });
+  }
+
   /** Forwards in 1-byte writes, `delayMs` apart: every frame arrives cut at every offset, and late. */
   slice(delayMs: number, direction?: Direction): void {
     for (const pipe of this.pipes(direction)) pipe.setMode({ kind: 'slice', delayMs });
@@ -236,6 +302,8 @@ export interface FaultProxyOptions {
   readonly host?: string;
   /** New links forward in 1-byte writes this far apart from their first byte (handshake included). */
   readonly sliceMs?: number;
+  /** New links forward at these rates from their first byte (handshake included). */
+  readonly pace?: { readonly toServer?: Pace; readonly toClient?: Pace };
 }
 
 /**
@@ -262,6 +330,8 @@ export class FaultProxy {
       const upstream = net.connect({ host, port: options.port, allowHalfOpen: true, noDelay: true });
       const link = new ProxyLink(client, upstream, () => proxy?.waiter.wake());
       if (options.sliceMs !== undefined) link.slice(options.sliceMs);
+      if (options.pace?.toServer !== undefined) link.pace(options.pace.toServer, 'toServer');
+      if (options.pace?.toClient !== undefined) link.pace(options.pace.toClient, 'toClient');
       proxy?.links.push(link);
       proxy?.waiter.wake();
     });

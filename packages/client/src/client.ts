@@ -27,6 +27,7 @@ import {
   type GoAwayBody,
   type LivenessEffect,
   type Welcome,
+  writeQueueProbe,
 } from '@heartwire/core';
 import type { CallOptions, PendingCall } from './call.js';
 import { nodeScheduler } from './scheduler.js';
@@ -283,6 +284,8 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
   private readonly onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     this.inputAt = now();
+    // Any byte is a sign of life, a part of a frame too: a PING may wait behind a large result.
+    this.liveness?.onInbound(this.inputAt);
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -299,7 +302,6 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
       this.onHandshakeFrame(frame);
       return;
     }
-    this.liveness?.onInbound(this.inputAt);
     switch (frame.type) {
       case FrameType.PING: {
         const seq = decodePingPayload(frame.payload);
@@ -352,8 +354,15 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
       throw new ProtocolError('HW_ERR_UNSUPPORTED_VERSION', `the server chose protocol version ${welcome.version}`);
     }
     this.welcome = welcome;
-    this.liveness = new Liveness({ heartbeatMs: 0, silentMs: this.silentBound(), stallMs: this.options.stallMs });
-    this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect);
+    this.liveness = new Liveness({
+      heartbeatMs: 0,
+      silentMs: this.silentBound(),
+      stallMs: this.options.stallMs,
+      // The server hears from us at least this often while calls are in flight, even when its own
+      // PINGs wait behind a large result on the way here (PROTOCOL.md §5): half its silent bound.
+      quietPingMs: Math.max(1, Math.floor(welcome.silentMs / 2)),
+    });
+    this.timer = new LivenessTimer(this.liveness, nodeScheduler, this.onLivenessEffect, writeQueueProbe(this.sockets.tcp));
     this.state = 'open';
     this.settleReady?.resolve(this);
     this.settleReady = undefined;
@@ -452,8 +461,13 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
   // ---- liveness ---------------------------------------------------------
 
   private readonly onLivenessEffect = (effect: LivenessEffect): void => {
-    // The client sends no PINGs (its machine has heartbeatMs 0): only verdicts reach here.
-    if (effect.type !== 'dead') return;
+    if (effect.type === 'ping') {
+      // Our own PING, sent only when we sent nothing for a while; after HALF_CLOSE we send nothing.
+      if (this.state !== 'open') return;
+      this.batch.pushPing(FrameType.PING, effect.seq);
+      this.batch.flush();
+      return;
+    }
     const error =
       effect.verdict === 'stalled'
         ? new ConnectionError('HW_ERR_SERVER_STALLED', 'the server stopped reading: our bytes made no progress within the bound')
@@ -489,6 +503,7 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
   writeFrames(chunk: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(chunk, this.afterWrite);
+    this.liveness?.onOutbound(now());
     this.timer?.wrote(this.socket.writableLength);
   }
 

@@ -26,6 +26,7 @@ import {
   type Hello,
   type LivenessEffect,
   type Welcome,
+  writeQueueProbe,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
 import { Call, type CallHost } from './call.js';
@@ -172,6 +173,8 @@ export class Connection implements CallHost, FrameSink {
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.inputAt = now();
+    // Any byte is a sign of life, a part of a frame too: a PONG may wait behind megabytes of upload.
+    this.liveness?.onInbound(this.inputAt);
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -198,7 +201,6 @@ export class Connection implements CallHost, FrameSink {
     if (this.peerHalfCloseAnnounced) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `frame type 0x${frame.type.toString(16)} after HALF_CLOSE`);
     }
-    this.liveness?.onInbound(this.inputAt);
     switch (frame.type) {
       case FrameType.CALL:
         this.onCall(frame);
@@ -274,7 +276,7 @@ export class Connection implements CallHost, FrameSink {
       silentMs: welcome.silentMs,
       stallMs: options.stallMs,
     });
-    this.timer = new LivenessTimer(this.liveness, serverScheduler, this.onLivenessEffect);
+    this.timer = new LivenessTimer(this.liveness, serverScheduler, this.onLivenessEffect, writeQueueProbe(this.sockets.tcp));
     this.state = 'open';
     this.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
@@ -515,7 +517,7 @@ export class Connection implements CallHost, FrameSink {
     const code: AbortCode = stalled ? 'HW_ERR_PEER_STALLED' : 'HW_ERR_PEER_SILENT';
     const message = stalled
       ? 'the client stopped reading: bytes written to it made no progress within the bound'
-      : `the client did not answer a heartbeat within ${this.host.options.silentMs} ms`;
+      : `the client did not answer a heartbeat, and sent no byte, within ${this.host.options.silentMs} ms`;
     this.finish(new AbortReason(code, message), 'reset');
   };
 
