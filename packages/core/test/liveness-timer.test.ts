@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Liveness, LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer } from '@heartwire/core';
+import {
+  Liveness,
+  LivenessTimer,
+  type LivenessEffect,
+  type Scheduler,
+  type SchedulerTimer,
+  type WriteQueueProbe,
+} from '@heartwire/core';
 
 /** A hand-driven scheduler: time moves only when the test says so. */
 class FakeScheduler implements Scheduler {
@@ -55,11 +62,11 @@ class FakeScheduler implements Scheduler {
   }
 }
 
-function setup(options = { heartbeatMs: 100, silentMs: 300, stallMs: 0 }) {
+function setup(options = { heartbeatMs: 100, silentMs: 300, stallMs: 0 }, probe?: WriteQueueProbe) {
   const scheduler = new FakeScheduler();
   const liveness = new Liveness(options);
   const effects: LivenessEffect[] = [];
-  const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e));
+  const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e), probe);
   return { scheduler, liveness, effects, timer };
 }
 
@@ -141,11 +148,8 @@ describe('LivenessTimer', () => {
   });
 
   it('one large write in progress: a queue that keeps shrinking is progress, one that stops shrinking stalls', () => {
-    const scheduler = new FakeScheduler();
-    const liveness = new Liveness({ heartbeatMs: 0, silentMs: 60_000, stallMs: 1000 });
-    const effects: LivenessEffect[] = [];
     let queued = 4_000_000;
-    const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e), () => queued);
+    const { scheduler, effects, liveness, timer } = setup({ heartbeatMs: 0, silentMs: 60_000, stallMs: 1000 }, () => queued);
     liveness.activate(0);
     timer.wrote(queued);
     // The kernel takes 64 KiB a second; no write completes for a minute.
@@ -162,11 +166,8 @@ describe('LivenessTimer', () => {
   });
 
   it('a queue that grows with new writes is not progress', () => {
-    const scheduler = new FakeScheduler();
-    const liveness = new Liveness({ heartbeatMs: 0, silentMs: 60_000, stallMs: 1000 });
-    const effects: LivenessEffect[] = [];
     let queued = 1000;
-    const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e), () => queued);
+    const { scheduler, effects, liveness, timer } = setup({ heartbeatMs: 0, silentMs: 60_000, stallMs: 1000 }, () => queued);
     liveness.activate(0);
     timer.wrote(queued);
     for (let t = 500; t <= 3000; t += 500) {
