@@ -5,6 +5,7 @@ import type { HeartwireServer, ServerOptions } from '@heartwire/server';
 import { ChildClient } from './harness/child.js';
 import { FaultProxy, type Direction } from './harness/fault-proxy.js';
 import { IdleJobs } from './harness/idle-jobs.js';
+import { ServerProcess } from './harness/server-process.js';
 import { ServerEvents, startServer } from './harness/server.js';
 
 /*
@@ -55,6 +56,8 @@ interface Transfer {
   readonly bounds: ServerOptions;
   readonly boundsName: string;
   readonly maxFrameBytes: number;
+  /** No long job beside the transfer: the transfer's own call is all that is in flight. */
+  readonly alone?: boolean;
 }
 
 const transfers: Transfer[] = [];
@@ -71,19 +74,24 @@ for (const [bytesPerSecond, maxFrameBytes] of [
 for (const direction of ['toServer', 'toClient'] as const) {
   transfers.push({ bytesPerSecond: 256 * KiB, direction, bounds: DEFAULT_BOUNDS, boundsName: 'default bounds', maxFrameBytes: 4 * MiB });
 }
+// The transfer's call alone: while a CALL still arrives, the server already heartbeats for it.
+for (const direction of ['toServer', 'toClient'] as const) {
+  transfers.push({ bytesPerSecond: 64 * KiB, direction, bounds: SHORT_BOUNDS, boundsName: 'short bounds', maxFrameBytes: 512 * KiB, alone: true });
+}
 
 describe.concurrent('healthy peers on a slow link get no verdict', () => {
   for (const t of transfers) {
     const what = t.direction === 'toServer' ? 'upload' : 'download';
-    it(`${what} of ${t.maxFrameBytes / KiB} KiB (maxFrameBytes) at ${rate(t.bytesPerSecond)}, ${t.boundsName}, beside a long job`, async () => {
+    const beside = t.alone === true ? 'with no other call' : 'beside a long job';
+    it(`${what} of ${t.maxFrameBytes / KiB} KiB (maxFrameBytes) at ${rate(t.bytesPerSecond)}, ${t.boundsName}, ${beside}`, async () => {
       const { jobs, port, close } = await serve({ ...t.bounds, maxFrameBytes: t.maxFrameBytes });
       const proxy = await FaultProxy.start({ port, pace: { [t.direction]: { bytesPerSecond: t.bytesPerSecond } } });
       const client = await connect({ host: '127.0.0.1', port: proxy.port });
       let closedWith: unknown = 'open';
       client.on('close', (err) => (closedWith = err));
       try {
-        const job = client.call('job', { ms: 10 * 60_000 }).catch((err: unknown) => err);
-        await jobs.started();
+        const job = t.alone === true ? undefined : client.call('job', { ms: 10 * 60_000 }).catch((err: unknown) => err);
+        if (job !== undefined) await jobs.started();
         const bytes = t.maxFrameBytes - ENCODING_ROOM;
         const startedAt = performance.now();
         const result =
@@ -91,14 +99,16 @@ describe.concurrent('healthy peers on a slow link get no verdict', () => {
             ? await client.call<number>('upload', new Uint8Array(bytes))
             : ((await client.call<Uint8Array>('download', { bytes })).byteLength);
         const tookMs = performance.now() - startedAt;
-        console.log(`[slow-links] ${what} of ${bytes} B at ${rate(t.bytesPerSecond)}, ${t.boundsName}: ${tookMs.toFixed(0)} ms`);
+        console.log(`[slow-links] ${what} of ${bytes} B at ${rate(t.bytesPerSecond)}, ${t.boundsName}, ${beside}: ${tookMs.toFixed(0)} ms`);
         expect(result).toBe(bytes);
         // The link really was that slow: the transfer outlasted the silent bound several times over.
         expect(tookMs).toBeGreaterThan(((bytes / t.bytesPerSecond) * 1000) * 0.9);
-        expect(jobs.runs[0]?.signal.aborted).toBe(false);
         expect(closedWith).toBe('open');
-        await client.close();
-        expect(await job).toMatchObject({ code: 'HW_ERR_CLIENT_CLOSED' });
+        if (job !== undefined) {
+          expect(jobs.runs[0]?.signal.aborted).toBe(false);
+          await client.close();
+          expect(await job).toMatchObject({ code: 'HW_ERR_CLIENT_CLOSED' });
+        }
       } finally {
         await client.close();
         await proxy.close();
@@ -180,5 +190,61 @@ describe('a frozen peer on a slow link is still caught', () => {
     expect(abort.reason.code).toBe('HW_ERR_PEER_STALLED');
     expect(sinceFreeze).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
     expect(abort.at - link.toServer.lastWriteAt).toBeGreaterThanOrEqual(silentMs - 1);
+  });
+});
+
+describe('a frozen server on a slow link is still caught by the client', () => {
+  const heartbeatMs = 500;
+  const silentMs = 1500;
+
+  it('server frozen (SIGSTOP) mid-download at 256 KiB/s: HW_ERR_SERVER_SILENT heartbeatMs + silentMs after the last byte', async () => {
+    // Far more than the kernels' buffers hold (a few MiB on loopback): the download outlives the freeze.
+    const big = { maxFrameBytes: 16 * MiB, maxWriteBacklogBytes: 16 * MiB };
+    const server = await ServerProcess.start({ server: { heartbeatMs, silentMs, ...big } });
+    cleanups.push(() => server.kill());
+    const proxy = await FaultProxy.start({ port: server.port, pace: { toClient: { bytesPerSecond: 256 * KiB } } });
+    cleanups.push(() => proxy.close());
+    const client = await connect({ host: '127.0.0.1', port: proxy.port, maxFrameBytes: 16 * MiB });
+    cleanups.push(() => client.close());
+    const download = client.call('download', { bytes: 12 * MiB }).catch((err: { code?: string }) => err);
+    const link = await proxy.link();
+    await proxy.until(() => (link.toClient.bytes > 512 * KiB ? true : undefined), '512 KiB of the download through the proxy');
+
+    const bytesAtFreeze = link.toClient.bytes;
+    const frozenAt = performance.now();
+    server.process.kill('SIGSTOP');
+    const error = (await download) as { code?: string };
+    const verdictAt = performance.now();
+    const sinceLastByte = verdictAt - link.toClient.lastWriteAt;
+    console.log(
+      `[slow-links] server frozen mid-download: verdict ${(verdictAt - frozenAt).toFixed(0)} ms after the freeze, ` +
+        `${sinceLastByte.toFixed(0)} ms after the last byte; ${link.toClient.bytes - bytesAtFreeze} B drained meanwhile`,
+    );
+    expect(error.code).toBe('HW_ERR_SERVER_SILENT');
+    expect(sinceLastByte).toBeGreaterThanOrEqual(heartbeatMs + silentMs - 1);
+    expect(sinceLastByte).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
+  });
+
+  it('server frozen (SIGSTOP) mid-upload at 256 KiB/s: caught within heartbeatMs + silentMs, as stalled (our output was backed up)', async () => {
+    // An upload far larger than the kernels' buffers on loopback: the client still holds most of it
+    // at the verdict, so the verdict is stalled, not silent (PROTOCOL.md §5).
+    const server = await ServerProcess.start({ server: { heartbeatMs, silentMs, maxFrameBytes: 16 * MiB } });
+    cleanups.push(() => server.kill());
+    const proxy = await FaultProxy.start({ port: server.port, pace: { toServer: { bytesPerSecond: 256 * KiB } } });
+    cleanups.push(() => proxy.close());
+    const client = await connect({ host: '127.0.0.1', port: proxy.port, stallMs: 60_000 });
+    cleanups.push(() => client.close());
+    const upload = client.call('upload', new Uint8Array(12 * MiB)).catch((err: { code?: string }) => err);
+    const link = await proxy.link();
+    await proxy.until(() => (link.toServer.bytes > 512 * KiB ? true : undefined), '512 KiB of the upload through the proxy');
+
+    const frozenAt = performance.now();
+    server.process.kill('SIGSTOP');
+    const error = (await upload) as { code?: string };
+    const sinceFreeze = performance.now() - frozenAt;
+    console.log(`[slow-links] server frozen mid-upload: verdict ${sinceFreeze.toFixed(0)} ms after the freeze`);
+    expect(error.code).toBe('HW_ERR_SERVER_STALLED');
+    expect(sinceFreeze).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
+    expect(performance.now() - link.toClient.lastWriteAt).toBeGreaterThanOrEqual(heartbeatMs + silentMs - 1);
   });
 });

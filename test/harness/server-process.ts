@@ -2,7 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ServerOptions } from '@heartwire/server';
 import { Waiter } from './waiter.js';
+
+/** Where it listens, how long SIGTERM lets calls drain, and its `createServer` options. */
+export interface ServerProcessOptions {
+  readonly port?: number;
+  readonly drainMs?: number;
+  readonly server?: ServerOptions;
+}
 
 /**
  * A real heartwire server in its own process (test/fixtures/server.mjs, on
@@ -15,7 +23,7 @@ export class ServerProcess {
   readonly exited: Promise<unknown>;
   private readonly waiter = new Waiter();
 
-  private constructor(options: { port?: number; drainMs?: number }) {
+  private constructor(options: ServerProcessOptions) {
     const fixture = fileURLToPath(new URL('../fixtures/server.mjs', import.meta.url));
     this.process = spawn(process.execPath, [fixture, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.exited = once(this.process, 'exit');
@@ -26,7 +34,7 @@ export class ServerProcess {
   }
 
   /** Starts a server process and resolves once it listens; `port` 0 (default) picks a free one. */
-  static async start(options: { port?: number; drainMs?: number } = {}): Promise<ServerProcess & { port: number }> {
+  static async start(options: ServerProcessOptions = {}): Promise<ServerProcess & { port: number }> {
     const server = new ServerProcess(options);
     const { port } = (await server.line('listening')) as unknown as { port: number };
     return Object.assign(server, { port });
@@ -42,7 +50,7 @@ export class ServerProcess {
     return this.lines.filter((l) => l.event === 'call').map((l) => l.tag);
   }
 
-  /** Kills it for good (SIGKILL) and waits until it is gone. */
+  /** Kills it for good (SIGKILL, which ends a frozen process too) and waits until it is gone. */
   async kill(): Promise<void> {
     if (this.process.exitCode === null && this.process.signalCode === null) {
       this.process.kill('SIGKILL');

@@ -40,6 +40,11 @@ export class FrameDecoder {
     return this.headerFilled + this.partialFilled;
   }
 
+  /** The type of the frame whose payload is still arriving, or undefined between frames. */
+  get arrivingType(): number | undefined {
+    return this.partial === undefined ? undefined : this.partialType;
+  }
+
   /**
    * Consumes `chunk` and calls `onFrame` for each complete frame, in order.
    * Throws a {@link ProtocolError} (`HW_ERR_FRAME_TOO_LARGE`) when a header

@@ -422,3 +422,25 @@ describe('FrameDecoder: payload size limit', () => {
     expect((err as ProtocolError).code).toBe('HW_ERR_FRAME_TOO_LARGE');
   });
 });
+
+describe('FrameDecoder.arrivingType', () => {
+  it('names the frame whose payload is still arriving, from its header on, and nothing between frames', () => {
+    const call = encodeFrame(FrameType.CALL, 1, new Uint8Array(1000));
+    const decoder = new FrameDecoder({ maxPayloadBytes: 4096 });
+    const frames: Frame[] = [];
+    expect(decoder.arrivingType).toBeUndefined();
+    // Half a header: not known yet.
+    decoder.push(call.subarray(0, 5), (f) => frames.push(f));
+    expect(decoder.arrivingType).toBeUndefined();
+    decoder.push(call.subarray(5, FRAME_HEADER_BYTES + 10), (f) => frames.push(f));
+    expect(decoder.arrivingType).toBe(FrameType.CALL);
+    decoder.push(call.subarray(FRAME_HEADER_BYTES + 10), (f) => frames.push(f));
+    expect(frames).toHaveLength(1);
+    expect(decoder.arrivingType).toBeUndefined();
+    // A whole frame plus the start of the next one in a chunk.
+    const ping = encodeFrame(FrameType.PING, 0, encodePingPayload(1));
+    decoder.push(Buffer.concat([ping, call.subarray(0, FRAME_HEADER_BYTES + 1)]), (f) => frames.push(f));
+    expect(frames).toHaveLength(2);
+    expect(decoder.arrivingType).toBe(FrameType.CALL);
+  });
+});

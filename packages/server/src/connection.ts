@@ -88,6 +88,8 @@ export class Connection implements CallHost, FrameSink {
   private authenticating = false;
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** The payload of a CALL is still arriving (see watchArrivingCall). */
+  private callArriving = false;
   /** Handlers to start once this chunk is read; undefined while none wait (an idle connection holds no array). */
   private pendingStarts: PendingStart[] | undefined;
   /** Frames written this turn, sent together (see flush). */
@@ -184,9 +186,27 @@ export class Connection implements CallHost, FrameSink {
       );
       return;
     }
+    this.watchArrivingCall();
     // The early headers go out before any handler of this chunk runs; what the handlers write follows in one more write.
     this.batch.flush();
     this.startPending();
+  }
+
+  /**
+   * A call is in flight for the client from the moment it wrote its CALL: while a large CALL is
+   * still arriving (a minute, for 4 MiB at 64 KiB/s), the heartbeats run as for a call, so that the
+   * client hears from us and we judge it (PROTOCOL.md §5).
+   */
+  private watchArrivingCall(): void {
+    const arriving = this.decoder.arrivingType === FrameType.CALL;
+    if (arriving === this.callArriving || this.state !== 'open') return;
+    this.callArriving = arriving;
+    if (arriving) {
+      (this.liveness as Liveness).activate(this.inputAt);
+      this.timer?.schedule();
+    } else if (this.calls.size === 0) {
+      this.becameIdle(); // it arrived and was refused, or ran and ended already
+    }
   }
 
   private readonly onFrame = (frame: Frame): void => {
@@ -469,12 +489,16 @@ export class Connection implements CallHost, FrameSink {
   private endCall(call: Call, outcome: 'result' | 'error' | 'aborted'): void {
     this.calls.delete(call.id);
     this.publishEnd(call, outcome);
-    if (this.calls.size === 0 && this.state === 'open') {
-      this.liveness?.deactivate();
-      this.timer?.schedule();
-      // A half-closed client can send no new call: once its last call ended, we are done.
-      if (this.peerWriteEnded || this.draining) this.finish(undefined, 'end');
-    }
+    if (this.calls.size === 0) this.becameIdle();
+  }
+
+  /** No call in flight and none arriving: stop the heartbeats, and close if nothing more can come. */
+  private becameIdle(): void {
+    if (this.callArriving || this.state !== 'open') return;
+    this.liveness?.deactivate();
+    this.timer?.schedule();
+    // A half-closed client can send no new call: once its last call ended, we are done.
+    if (this.peerWriteEnded || this.draining) this.finish(undefined, 'end');
   }
 
   // A call aborted in the chunk that brought it never ran: observers see neither its start nor its end.
