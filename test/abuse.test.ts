@@ -1,0 +1,173 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, createClient, type ConnectionError } from '@heartwire/client';
+import {
+  decodeCallError,
+  decodeGoAway,
+  FrameType,
+  PayloadCodec,
+  type Frame,
+  type GoAwayBody,
+} from '@heartwire/core';
+import type { HeartwireServer, ServerOptions } from '@heartwire/server';
+import { RawPeer } from './harness/raw.js';
+import { startServer } from './harness/server.js';
+
+// Hostile peers come from a second loopback address: Linux routes all of 127.0.0.0/8 to lo.
+const HOST = '127.0.0.1';
+const OTHER = '127.0.0.2';
+const WAIT_MS = 20_000;
+const codec = new PayloadCodec();
+
+/** Everything a test opened, closed after it whatever happened. */
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function server(options: ServerOptions, setup: (s: HeartwireServer) => void = () => {}) {
+  const s = await startServer(options, (srv) => {
+    srv.handle('echo', (params: unknown) => params);
+    setup(srv);
+  });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+async function peer(port: number, localAddress = HOST): Promise<RawPeer> {
+  const { peer: p } = await RawPeer.handshake(port, {}, { localAddress });
+  cleanups.push(() => p.socket.destroy());
+  return p;
+}
+
+const isFrame = (type: number, stream: number) => (f: Frame) => f.type === type && f.stream === stream;
+
+async function goAway(p: RawPeer): Promise<GoAwayBody> {
+  const frame = await p.frame((f) => f.type === FrameType.GOAWAY, WAIT_MS);
+  return decodeGoAway(codec, frame.payload);
+}
+
+async function callError(p: RawPeer, id: number): Promise<{ code: string; message: string }> {
+  return decodeCallError(codec, (await p.frame(isFrame(FrameType.ERROR, id), WAIT_MS)).payload);
+}
+
+async function result(p: RawPeer, id: number): Promise<unknown> {
+  return p.decode(await p.frame(isFrame(FrameType.RESULT, id), WAIT_MS));
+}
+
+describe('idle connections after the handshake (idleTimeoutMs)', () => {
+  it('a connection with no call in flight gets GOAWAY HW_ERR_IDLE_TIMEOUT, then is closed', async () => {
+    const s = await server({ idleTimeoutMs: 300 });
+    const p = await peer(s.port);
+    const body = await goAway(p);
+    expect(body).toMatchObject({ code: 'HW_ERR_IDLE_TIMEOUT', lastStream: 0 });
+    await p.gone(WAIT_MS);
+    await expect.poll(() => s.server.connectionCount, { timeout: WAIT_MS }).toBe(0);
+  });
+
+  it('a call in flight longer than the timeout keeps the connection; the deadline starts again when it ends', async () => {
+    let finish!: () => void;
+    // PINGs every 200 ms measure the time; the peer need not answer them within silentMs 10 s.
+    const s = await server({ idleTimeoutMs: 300, heartbeatMs: 200, silentMs: 10_000 }, (srv) =>
+      srv.handle('wait', () => new Promise<string>((resolve) => (finish = () => resolve('done')))),
+    );
+    const p = await peer(s.port);
+    p.call(1, 'wait', null);
+    await p.frame(isFrame(FrameType.ACCEPTED, 1), WAIT_MS);
+    // Twice the timeout, told by the third PING.
+    await p.frame((f) => f.type === FrameType.PING && f.payload[3]! >= 3, WAIT_MS);
+    expect(p.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+    finish();
+    expect(await result(p, 1)).toBe('done');
+    const body = await goAway(p);
+    expect(body).toMatchObject({ code: 'HW_ERR_IDLE_TIMEOUT', lastStream: 1 });
+    // The GOAWAY follows the RESULT.
+    expect(p.frames.findIndex((f) => f.type === FrameType.GOAWAY)).toBeGreaterThan(
+      p.frames.findIndex(isFrame(FrameType.RESULT, 1)),
+    );
+    await p.gone(WAIT_MS);
+  }, 30_000);
+
+  it('calls refused at once (unknown method) do not keep a connection from being idle', async () => {
+    const s = await server({ idleTimeoutMs: 400 });
+    const p = await peer(s.port);
+    for (let id = 1; id <= 5; id += 2) {
+      p.call(id, 'nope', null);
+      expect((await callError(p, id)).code).toBe('HW_ERR_UNKNOWN_METHOD');
+    }
+    expect((await goAway(p)).code).toBe('HW_ERR_IDLE_TIMEOUT');
+  });
+
+  it('idleTimeoutMs 0 turns it off', async () => {
+    const s = await server({ idleTimeoutMs: 0 });
+    const p = await peer(s.port);
+    // A witness connection with a 300 ms timeout on another server shows the time passed.
+    const w = await server({ idleTimeoutMs: 300 });
+    const witness = await peer(w.port);
+    await goAway(witness);
+    p.call(1, 'echo', 'still here');
+    expect(await result(p, 1)).toBe('still here');
+    expect(p.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
+  it('connect(): the client closes quietly, with the code, and nothing fails for callers; createClient() reconnects for its next call', async () => {
+    const s = await server({ idleTimeoutMs: 300 });
+    const c = await connect({ host: HOST, port: s.port });
+    cleanups.push(() => c.close());
+    expect(await c.call('echo', 1)).toBe(1);
+    const [err] = (await once(c, 'close')) as [ConnectionError | undefined];
+    expect(err?.code).toBe('HW_ERR_IDLE_TIMEOUT');
+
+    const r = createClient({ host: HOST, port: s.port });
+    cleanups.push(() => r.close());
+    expect(await r.call('echo', 'a')).toBe('a');
+    await once(r, 'disconnect');
+    expect(await r.call('echo', 'b')).toBe('b');
+  });
+});
+
+describe('connections per address (maxConnectionsPerAddress)', () => {
+  it('one address over its limit gets GOAWAY HW_ERR_TOO_MANY_CONNECTIONS before its HELLO; another address is let in; a freed slot is reused', async () => {
+    const s = await server({ maxConnectionsPerAddress: 2 });
+    const a = await peer(s.port, OTHER);
+    await peer(s.port, OTHER);
+    const refused = await RawPeer.connect(s.port, { localAddress: OTHER });
+    cleanups.push(() => refused.socket.destroy());
+    const body = await goAway(refused);
+    expect(body).toMatchObject({ code: 'HW_ERR_TOO_MANY_CONNECTIONS', lastStream: 0 });
+    expect(body.message).toMatch(/2 connections from one address/);
+    await refused.gone(WAIT_MS);
+    // Another address is counted apart.
+    const c = await connect({ host: HOST, port: s.port });
+    cleanups.push(() => c.close());
+    expect(await c.call('echo', 'in')).toBe('in');
+    a.socket.destroy();
+    await expect.poll(() => s.server.connectionCount, { timeout: WAIT_MS }).toBe(2);
+    await peer(s.port, OTHER);
+  });
+
+  it('defaults: 1,000 idle connections from one address cannot keep a client from another address out', async () => {
+    const s = await server({});
+    expect(s.server.options).toMatchObject({ maxConnections: 1000, maxConnectionsPerAddress: 100 });
+    // The hostile client: 1,000 connections from 127.0.0.2, each sends HELLO and then nothing, and closes nothing.
+    const hostile: RawPeer[] = [];
+    cleanups.push(() => {
+      for (const h of hostile) h.socket.destroy();
+    });
+    const hello = codec.encode({ versions: [1] });
+    for (let batch = 0; batch < 10; batch++) {
+      const opened = await Promise.all(Array.from({ length: 100 }, () => RawPeer.connect(s.port, { localAddress: OTHER })));
+      hostile.push(...opened);
+      for (const h of opened) h.send(FrameType.HELLO, 0, hello);
+    }
+    const firsts = await Promise.all(hostile.map((h) => h.frame(() => true, WAIT_MS)));
+    const welcomed = firsts.filter((f) => f.type === FrameType.WELCOME).length;
+    const refused = firsts.filter((f) => f.type === FrameType.GOAWAY && decodeGoAway(codec, f.payload).code === 'HW_ERR_TOO_MANY_CONNECTIONS').length;
+    expect({ welcomed, refused }).toEqual({ welcomed: 100, refused: 900 });
+    // A legitimate client from 127.0.0.1 gets WELCOME and is served.
+    const c = await connect({ host: HOST, port: s.port });
+    cleanups.push(() => c.close());
+    expect(await c.call('echo', 'served')).toBe('served');
+    expect(s.server.connectionCount).toBeLessThanOrEqual(101);
+  }, 60_000);
+});
