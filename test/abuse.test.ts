@@ -171,3 +171,91 @@ describe('connections per address (maxConnectionsPerAddress)', () => {
     expect(s.server.connectionCount).toBeLessThanOrEqual(101);
   }, 60_000);
 });
+
+describe('params budget (maxParamsBytes, maxParamsBytesPerConnection, maxOverBudgetCalls)', () => {
+  const KiB = 1024;
+  /** A server whose `hold` calls run until the test lets them go. */
+  async function holding(options: ServerOptions) {
+    const release: Array<() => void> = [];
+    const s = await server(options, (srv) =>
+      srv.handle('hold', (params: Uint8Array) => new Promise<number>((resolve) => release.push(() => resolve(params.byteLength)))),
+    );
+    return { ...s, releaseAll: () => release.splice(0).forEach((r) => r()) };
+  }
+
+  it('a call over the connection share gets ERROR HW_ERR_OVER_BUDGET and the connection goes on; the share comes back when calls end', async () => {
+    const s = await holding({ maxParamsBytes: 4096 * KiB, maxParamsBytesPerConnection: 256 * KiB });
+    const p = await peer(s.port);
+    p.call(1, 'hold', new Uint8Array(200 * KiB));
+    await p.frame(isFrame(FrameType.ACCEPTED, 1), WAIT_MS);
+    p.call(3, 'hold', new Uint8Array(100 * KiB));
+    const refusal = await callError(p, 3);
+    expect(refusal.code).toBe('HW_ERR_OVER_BUDGET');
+    expect(refusal.message).toMatch(/262144/);
+    // Never ACCEPTED: it never reached a handler.
+    expect(p.frames.some(isFrame(FrameType.ACCEPTED, 3))).toBe(false);
+    // A small call still fits the share.
+    p.call(5, 'echo', 'small');
+    expect(await result(p, 5)).toBe('small');
+    s.releaseAll();
+    expect(await result(p, 1)).toBe(200 * KiB);
+    p.call(7, 'hold', new Uint8Array(200 * KiB));
+    await p.frame(isFrame(FrameType.ACCEPTED, 7), WAIT_MS);
+    s.releaseAll();
+    expect(await result(p, 7)).toBe(200 * KiB);
+    await expect.poll(() => s.server.paramsBudget.held, { timeout: WAIT_MS }).toBe(0);
+  });
+
+  it('a full server budget refuses large calls from everyone, yet each connection\'s first 64 KiB still fit', async () => {
+    const s = await holding({ maxParamsBytes: 300 * KiB, maxParamsBytesPerConnection: 256 * KiB });
+    const heavy = await peer(s.port, OTHER);
+    heavy.call(1, 'hold', new Uint8Array(250 * KiB));
+    await heavy.frame(isFrame(FrameType.ACCEPTED, 1), WAIT_MS);
+    const light = await peer(s.port);
+    light.call(1, 'hold', new Uint8Array(100 * KiB));
+    expect((await callError(light, 1)).code).toBe('HW_ERR_OVER_BUDGET');
+    light.call(3, 'echo', 'x'.repeat(1000));
+    expect(await result(light, 3)).toBe('x'.repeat(1000));
+    light.call(5, 'hold', new Uint8Array(60 * KiB));
+    await light.frame(isFrame(FrameType.ACCEPTED, 5), WAIT_MS);
+    expect(s.server.paramsBudget.held).toBeGreaterThan(300 * KiB);
+    s.releaseAll();
+    await Promise.all([result(heavy, 1), result(light, 5)]);
+    expect(s.server.paramsBudget.held).toBe(0);
+  });
+
+  it('a client that keeps pushing past its share is cut off with GOAWAY HW_ERR_OVER_BUDGET; what it held is given back', async () => {
+    const s = await holding({ maxParamsBytesPerConnection: 128 * KiB, maxOverBudgetCalls: 3 });
+    const p = await peer(s.port, OTHER);
+    p.call(1, 'hold', new Uint8Array(100 * KiB));
+    await p.frame(isFrame(FrameType.ACCEPTED, 1), WAIT_MS);
+    // Four calls over the share, written at once: three refused with an ERROR each, the fourth ends the connection.
+    for (let id = 3; id <= 9; id += 2) p.call(id, 'hold', new Uint8Array(100 * KiB));
+    const body = await goAway(p);
+    expect(body).toMatchObject({ code: 'HW_ERR_OVER_BUDGET', lastStream: 9 });
+    for (const id of [3, 5, 7]) expect((await callError(p, id)).code).toBe('HW_ERR_OVER_BUDGET');
+    await p.gone(WAIT_MS);
+    await expect.poll(() => s.server.paramsBudget.held, { timeout: WAIT_MS }).toBe(0);
+    // The real client sees the code on its calls.
+    const c = await connect({ host: HOST, port: s.port });
+    cleanups.push(() => c.close());
+    const held = c.call('hold', new Uint8Array(100 * KiB));
+    held.catch(() => {});
+    const refused = await c.call('hold', new Uint8Array(100 * KiB)).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'HW_ERR_OVER_BUDGET' });
+    s.releaseAll();
+    expect(await held).toBe(100 * KiB);
+  });
+
+  it('an unknown frame type is skipped unread, and a known one over 64 KiB is refused from its header', async () => {
+    const s = await server({});
+    const p = await peer(s.port);
+    p.send(0x7e, 0, new Uint8Array(1024 * KiB));
+    p.call(1, 'echo', 'after');
+    expect(await result(p, 1)).toBe('after');
+    p.send(FrameType.CANCEL, 3, new Uint8Array(65 * KiB));
+    const body = await goAway(p);
+    expect(body.code).toBe('HW_ERR_PROTOCOL');
+    expect(body.message).toMatch(/only a CALL/);
+  });
+});
