@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, createClient, type ConnectionError } from '@heartwire/client';
 import {
@@ -12,12 +15,20 @@ import {
 import type { HeartwireServer, ServerOptions } from '@heartwire/server';
 import { RawPeer } from './harness/raw.js';
 import { startServer } from './harness/server.js';
+import { Waiter } from './harness/waiter.js';
 
 // Hostile peers come from a second loopback address: Linux routes all of 127.0.0.0/8 to lo.
 const HOST = '127.0.0.1';
 const OTHER = '127.0.0.2';
 const WAIT_MS = 20_000;
 const codec = new PayloadCodec();
+/**
+ * What the server process may grow by beyond its params budget under the
+ * flood (README, "Security and limits"): bytes read from sockets are freed
+ * only at V8's next collection, which it runs once some 64 MiB of such
+ * external memory piled up. Measured here: 54-58 MiB.
+ */
+const OVERHEAD = 96 * 1024 * 1024;
 
 /** Everything a test opened, closed after it whatever happened. */
 const cleanups: Array<() => unknown> = [];
@@ -258,4 +269,106 @@ describe('params budget (maxParamsBytes, maxParamsBytesPerConnection, maxOverBud
     expect(body.code).toBe('HW_ERR_PROTOCOL');
     expect(body.message).toMatch(/only a CALL/);
   });
+});
+
+/** test/fixtures/budget-server.mjs: a server in its own process that reports its memory. */
+class BudgetServer {
+  private readonly lines: Array<Record<string, number | string>> = [];
+  private readonly waiter = new Waiter();
+  readonly child: ChildProcess;
+  port = 0;
+
+  constructor(options: ServerOptions) {
+    const fixture = fileURLToPath(new URL('./fixtures/budget-server.mjs', import.meta.url));
+    this.child = spawn(process.execPath, [fixture, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.lines.push(JSON.parse(line) as Record<string, number | string>);
+      this.waiter.wake();
+    });
+  }
+
+  async start(): Promise<this> {
+    const line = await this.waiter.until(() => this.lines.find((l) => l.event === 'listening'), 'listening', WAIT_MS);
+    this.port = line.port as number;
+    return this;
+  }
+
+  /** The server process's RSS now, the largest it has seen, and the params bytes it holds. */
+  async memory(): Promise<{ rss: number; maxRss: number; held: number }> {
+    const seen = this.lines.length;
+    this.child.stdin!.write('memory\n');
+    const line = await this.waiter.until(
+      () => this.lines.slice(seen).find((l) => l.event === 'memory'),
+      'memory report',
+      WAIT_MS,
+    );
+    return line as unknown as { rss: number; maxRss: number; held: number };
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** A hostile client on a bare socket: CALLs of one shared 4 MiB payload, as fast as the socket takes them, never reading an answer it does not need. */
+async function flood(port: number, calls: number, payload: Uint8Array): Promise<RawPeer> {
+  const p = await peer(port, OTHER);
+  for (let i = 0; i < calls; i++) {
+    const header = Buffer.alloc(10);
+    header.writeUInt32BE(payload.byteLength, 0);
+    header[4] = FrameType.CALL;
+    header.writeUInt32BE(2 * i + 1, 6);
+    p.socket.write(header);
+    p.socket.write(payload);
+  }
+  return p;
+}
+
+/** Every CALL of a flood was answered (ACCEPTED or ERROR), or the server cut the connection. */
+function settled(p: RawPeer, calls: number): boolean {
+  if (p.ended || p.closed) return true;
+  const answered = new Set(p.frames.filter((f) => f.type === FrameType.ACCEPTED || f.type === FrameType.ERROR).map((f) => f.stream));
+  return answered.size === calls;
+}
+
+describe('params budget against hostile clients, measured in the server process', () => {
+  const MiB = 1024 * 1024;
+  const BUDGET = 64 * MiB;
+
+  it('eight connections pushing 768 MiB of params: RSS stays within the budget plus overhead, and a client beside them keeps completing calls', async () => {
+    const srv = await new BudgetServer({ maxParamsBytes: BUDGET, maxParamsBytesPerConnection: 16 * MiB, maxOverBudgetCalls: 10 }).start();
+    cleanups.push(() => srv.stop());
+    const good = await connect({ host: HOST, port: srv.port });
+    cleanups.push(() => good.close());
+    expect(await good.call('echo', 'warm')).toBe('warm');
+    const before = await srv.memory();
+
+    const CALLS = 24;
+    const payload = codec.encode(['hold', new Uint8Array(4 * MiB - 64)]);
+    const hostile = await Promise.all(Array.from({ length: 8 }, () => flood(srv.port, CALLS, payload)));
+    // The good client calls on, one call at a time, until every hostile call was answered or cut off.
+    let completed = 0;
+    const started = Date.now();
+    while (!hostile.every((h) => settled(h, CALLS)) && Date.now() - started < 40_000) {
+      expect(await good.call('echo', { n: completed })).toEqual({ n: completed });
+      completed++;
+    }
+    expect(hostile.every((h) => settled(h, CALLS))).toBe(true);
+    const during = await srv.memory();
+    const refusals = hostile.flatMap((h) => h.frames.filter((f) => f.type === FrameType.ERROR).map((f) => decodeCallError(codec, f.payload).code));
+    const cutOff = hostile.filter((h) => h.frames.some((f) => f.type === FrameType.GOAWAY && decodeGoAway(codec, f.payload).code === 'HW_ERR_OVER_BUDGET'));
+    expect(new Set(refusals)).toEqual(new Set(['HW_ERR_OVER_BUDGET']));
+    expect(cutOff.length).toBeGreaterThan(0);
+    expect(completed).toBeGreaterThan(0);
+    expect(during.held).toBeLessThanOrEqual(BUDGET + 9 * 64 * 1024);
+    expect(during.maxRss - before.rss).toBeLessThan(BUDGET + OVERHEAD);
+
+    // Once the hostile clients are gone, everything they held is given back.
+    for (const h of hostile) h.socket.destroy();
+    await expect.poll(async () => (await srv.memory()).held, { timeout: WAIT_MS }).toBe(0);
+    expect(await good.call('echo', 'after')).toBe('after');
+  }, 60_000);
 });
