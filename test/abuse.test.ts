@@ -8,11 +8,12 @@ import {
   decodeCallError,
   decodeGoAway,
   FrameType,
+  InvalidOptionError,
   PayloadCodec,
   type Frame,
   type GoAwayBody,
 } from '@heartwire/core';
-import type { HeartwireServer, ServerOptions } from '@heartwire/server';
+import { createServer, DEFAULT_SERVER_OPTIONS, type HeartwireServer, type ServerOptions } from '@heartwire/server';
 import { RawPeer } from './harness/raw.js';
 import { startServer } from './harness/server.js';
 import { Waiter } from './harness/waiter.js';
@@ -371,4 +372,31 @@ describe('params budget against hostile clients, measured in the server process'
     await expect.poll(async () => (await srv.memory()).held, { timeout: WAIT_MS }).toBe(0);
     expect(await good.call('echo', 'after')).toBe('after');
   }, 60_000);
+});
+
+describe('options of the abuse limits', () => {
+  it.each([
+    [{ maxConnectionsPerAddress: 0 }, /maxConnectionsPerAddress/],
+    [{ idleTimeoutMs: -1 }, /idleTimeoutMs/],
+    [{ idleTimeoutMs: 1.5 }, /idleTimeoutMs/],
+    [{ maxParamsBytes: 0 }, /maxParamsBytes/],
+    [{ maxParamsBytes: 1024, maxParamsBytesPerConnection: 2048 }, /maxParamsBytesPerConnection must be an integer from 1 to 1024/],
+    [{ maxParamsBytesPerConnection: '1 MiB' }, /maxParamsBytesPerConnection/],
+    [{ maxOverBudgetCalls: -1 }, /maxOverBudgetCalls/],
+  ])('createServer(%o) throws InvalidOptionError naming the option', (options, message) => {
+    expect(() => createServer(options as ServerOptions)).toThrow(message);
+    expect(() => createServer(options as ServerOptions)).toThrow(InvalidOptionError);
+  });
+
+  it('defaults, and a smaller total brings the default share down with it', () => {
+    expect(DEFAULT_SERVER_OPTIONS).toMatchObject({
+      maxConnectionsPerAddress: 100,
+      idleTimeoutMs: 60_000,
+      maxParamsBytes: 256 * 1024 * 1024,
+      maxParamsBytesPerConnection: 32 * 1024 * 1024,
+      maxOverBudgetCalls: 100,
+    });
+    const small = createServer({ maxParamsBytes: 1024 * 1024 });
+    expect(small.options.maxParamsBytesPerConnection).toBe(1024 * 1024);
+  });
 });
