@@ -93,7 +93,7 @@ export class Connection implements CallHost, FrameSink {
   private authenticating = false;
   private timer: LivenessTimer | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  /** Runs while the connection is open with no call in flight (idleTimeoutMs). */
+  /** The idleTimeoutMs deadline, from WELCOME or the end of the last call. */
   private idleTimer: IdleTimer | undefined;
   /** This connection's share of the params budget. */
   private readonly params: ParamsAccount;
@@ -294,7 +294,7 @@ export class Connection implements CallHost, FrameSink {
     this.state = 'open';
     if (options.idleTimeoutMs > 0) {
       this.idleTimer = new IdleTimer(options.idleTimeoutMs, this.onIdle);
-      this.idleTimer.idle();
+      this.idleTimer.restart();
     }
     this.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
@@ -302,20 +302,25 @@ export class Connection implements CallHost, FrameSink {
   /**
    * Decides from a frame's header whether its payload is read at all: a CALL
    * must fit the params budget (see ParamsBudget), and an unknown type is
-   * skipped as it streams past. Runs before the frames ahead of it in the
-   * same chunk have been acted on only as far as onFrame got.
+   * skipped as it streams past. Every frame before it was already handled.
    */
   private readonly admitFrame = (type: number, stream: number, length: number): boolean => {
     // Before the handshake the 64 KiB frame limit bounds what we hold; after HALF_CLOSE onFrame refuses any frame.
     if (this.state !== 'open' || this.peerHalfCloseAnnounced) return true;
-    if (type === FrameType.CALL) return this.admitCall(stream, length);
+    const wanted = type === FrameType.CALL ? this.admitCall(stream, length) : this.admitOther(type, length);
+    // A frame skipped unread is as much a sign of life as one delivered.
+    if (!wanted) this.liveness?.onInbound(this.inputAt);
+    return wanted;
+  };
+
+  private admitOther(type: number, length: number): boolean {
     if (!CONNECTION_FRAME_TYPES.has(type) && !CALL_FRAME_TYPES.has(type)) return false;
     // No other frame a client may send carries more than 4 bytes: do not buffer megabytes only to refuse them.
     if (length > MAX_HANDSHAKE_FRAME_BYTES) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `frame type 0x${type.toString(16)} of ${length} bytes: only a CALL may be that large`);
     }
     return true;
-  };
+  }
 
   /** Charges a CALL's payload to the params budget from its header, or refuses the call (ERROR `HW_ERR_OVER_BUDGET`, payload skipped). */
   private admitCall(id: number, length: number): boolean {
@@ -384,7 +389,6 @@ export class Connection implements CallHost, FrameSink {
     }
     const call = new Call(this, id, method, this.inputAt);
     this.calls.set(id, call);
-    this.idleTimer?.busy();
     // The early header goes out before any handler of this chunk runs.
     this.write(FrameType.ACCEPTED, id);
     (this.liveness as Liveness).activate(this.inputAt);
@@ -547,7 +551,7 @@ export class Connection implements CallHost, FrameSink {
       this.timer?.schedule();
       // A half-closed client can send no new call: once its last call ended, we are done.
       if (this.peerWriteEnded || this.draining) this.finish(undefined, 'end');
-      else this.idleTimer?.idle();
+      else this.idleTimer?.restart();
     }
   }
 
@@ -580,6 +584,7 @@ export class Connection implements CallHost, FrameSink {
 
   /** No call in flight for idleTimeoutMs: the client is told, and the connection closes. */
   private readonly onIdle = (): void => {
+    // A deadline that passed during a call means nothing: the last call to end starts it again.
     if (this.state !== 'open' || this.calls.size > 0) return;
     this.writeGoAway('HW_ERR_IDLE_TIMEOUT', `no call in flight for ${this.host.options.idleTimeoutMs} ms`);
     this.finish(undefined, 'end');
@@ -685,7 +690,7 @@ export class Connection implements CallHost, FrameSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.timer?.stop();
-    this.idleTimer?.busy();
+    this.idleTimer?.stop();
     this.params.close();
     clearTimeout(this.handshakeTimer);
     this.liveness?.deactivate();

@@ -2,10 +2,12 @@ import type { SchedulerTimer } from '@heartwire/core';
 import { serverScheduler } from './scheduler.js';
 
 /**
- * A connection's idle deadline (`idleTimeoutMs`): armed while no call is in
- * flight, on the server's shared timer wheel. When it passes, the input
- * already waiting is read first (a CALL may sit unread behind a busy event
- * loop), and the connection is called idle only if it is still idle then.
+ * A connection's idle deadline (`idleTimeoutMs`) on the server's shared
+ * timer wheel. It starts again whenever the connection's last call ends; a
+ * call starting does not cancel it (that would cost a wheel operation per
+ * call): the connection ignores a deadline that passes while calls are in
+ * flight. When it passes, the input already waiting is read first (a CALL
+ * may sit unread behind a busy event loop) before the connection is told.
  */
 export class IdleTimer {
   private readonly timer: SchedulerTimer;
@@ -20,26 +22,25 @@ export class IdleTimer {
   }
 
   /** No call in flight from now: the deadline starts. */
-  idle(): void {
+  restart(): void {
     this.armed = true;
     this.dueAt = serverScheduler.now() + this.timeoutMs;
     this.timer.arm(this.dueAt);
   }
 
-  /** A call is in flight, or the connection closed: no deadline. */
-  busy(): void {
+  /** The connection closed. */
+  stop(): void {
     if (!this.armed) return;
     this.armed = false;
     this.timer.cancel();
   }
 
   private readonly onDue = (): void => {
-    if (!this.armed) return;
-    serverScheduler.afterInput(this.onChecked);
+    if (this.armed) serverScheduler.afterInput(this.onChecked);
   };
 
   private readonly onChecked = (): void => {
-    // A call that was waiting unread made it busy; one that came and went moved the deadline on.
+    // Stopped meanwhile, or a call that came and went moved the deadline on.
     if (this.armed && serverScheduler.now() >= this.dueAt) {
       this.armed = false;
       this.onIdle();
