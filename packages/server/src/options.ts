@@ -60,7 +60,7 @@ export interface ServerOptions {
   readonly maxParamsBytes?: number;
   /**
    * The share of `maxParamsBytes` one connection may hold; its first 64 KiB
-   * always fit, whatever the others hold (see `PARAMS_FLOOR_BYTES`).
+   * always fit, whatever the others hold.
    * Defaults to 32 MiB, or `maxParamsBytes` if that is smaller.
    */
   readonly maxParamsBytesPerConnection?: number;
