@@ -24,9 +24,4 @@ export class AddressLimit {
     if (count <= 1) this.counts.delete(address);
     else this.counts.set(address, count - 1);
   }
-
-  /** Open connections from `address`. */
-  count(address: string): number {
-    return this.counts.get(address) ?? 0;
-  }
 }
