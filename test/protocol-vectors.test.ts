@@ -45,6 +45,7 @@ interface Expectation {
 const welcome = { version: 1, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 4194304, maxCalls: 100 };
 const goaway = { code: 'HW_ERR_SERVER_SHUTDOWN', message: 'the server is shutting down', lastStream: 3 };
 const unauthenticated = { code: 'HW_ERR_UNAUTHENTICATED', message: 'authentication failed', lastStream: 0 };
+const idle = { code: 'HW_ERR_IDLE_TIMEOUT', message: 'no call in flight', lastStream: 2 };
 const empty = (payload: Uint8Array): number => payload.byteLength;
 
 const expectations: Record<string, Expectation> = {
@@ -134,6 +135,13 @@ const expectations: Record<string, Expectation> = {
     stream: 0,
     decoded: (p) => decodeGoAway(codec, p),
     value: unauthenticated,
+  },
+  'goaway-idle': {
+    encoded: encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(codec, idle)),
+    type: FrameType.GOAWAY,
+    stream: 0,
+    decoded: (p) => decodeGoAway(codec, p),
+    value: idle,
   },
 };
 

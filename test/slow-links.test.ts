@@ -118,6 +118,28 @@ describe.concurrent('healthy peers on a slow link get no verdict', () => {
   }
 });
 
+describe('a CALL still arriving is a call in flight', () => {
+  it('an upload that takes longer than idleTimeoutMs, on a connection idle before it, is not idle', async () => {
+    const idleTimeoutMs = 1000;
+    const { port, close } = await serve({ ...SHORT_BOUNDS, idleTimeoutMs });
+    cleanups.push(close);
+    const proxy = await FaultProxy.start({ port, pace: { toServer: { bytesPerSecond: 64 * KiB } } });
+    cleanups.push(() => proxy.close());
+    const client = await connect({ host: '127.0.0.1', port: proxy.port });
+    cleanups.push(() => client.close());
+    const goaways: unknown[] = [];
+    client.on('goaway', (body) => goaways.push(body));
+    // Idle for most of the timeout first, then 3 s of upload.
+    await new Promise((resolve) => setTimeout(resolve, idleTimeoutMs * 0.8));
+    const bytes = 192 * KiB;
+    expect(await client.call('upload', new Uint8Array(bytes))).toBe(bytes);
+    expect(goaways).toEqual([]);
+    // Idle again, the connection is closed as it should be.
+    await new Promise((resolve) => client.once('goaway', resolve));
+    expect(goaways).toMatchObject([{ code: 'HW_ERR_IDLE_TIMEOUT' }]);
+  });
+});
+
 describe('a frozen peer on a slow link is still caught', () => {
   it('client frozen (SIGSTOP) mid-upload at 256 KiB/s: HW_ERR_PEER_SILENT once the path has drained and silentMs passed', async () => {
     const heartbeatMs = 500;

@@ -74,8 +74,9 @@ interface Abort {
 }
 
 async function heartwire(): Promise<void> {
-  // maxConnections' default (1000) guards a server of CPU-heavy jobs; this one must hold the bench's 10,000.
-  const server = createServer({ heartbeatMs, maxConnections: 20_000 });
+  // maxConnections' default (1000) guards a server of CPU-heavy jobs; this one must hold the bench's 10,000,
+  // all from one address (the per-address default is 100).
+  const server = createServer({ heartbeatMs, maxConnections: 20_000, maxConnectionsPerAddress: 20_000 });
   const aborts: Abort[] = [];
   let running = 0;
   server.handle('job', (_params: unknown, ctx) => {

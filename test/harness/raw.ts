@@ -50,15 +50,25 @@ export class RawPeer {
     });
   }
 
-  static async connect(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<RawPeer> {
-    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: options.allowHalfOpen ?? false });
+  /** `localAddress` picks the source address (any of 127.0.0.0/8 works on Linux): a test's other "host". */
+  static async connect(port: number, options: { allowHalfOpen?: boolean; localAddress?: string } = {}): Promise<RawPeer> {
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port,
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     await once(socket, 'connect');
     return new RawPeer(socket);
   }
 
   /** Connects and completes the handshake; returns the WELCOME terms. */
-  static async handshake(port: number, hello: Record<string, unknown> = {}): Promise<{ peer: RawPeer; welcome: Welcome }> {
-    const peer = await RawPeer.connect(port);
+  static async handshake(
+    port: number,
+    hello: Record<string, unknown> = {},
+    options: { localAddress?: string } = {},
+  ): Promise<{ peer: RawPeer; welcome: Welcome }> {
+    const peer = await RawPeer.connect(port, options);
     peer.send(FrameType.HELLO, 0, peer.codec.encode({ versions: [PROTOCOL_VERSION], ...hello }));
     const frame = await peer.frame((f) => f.type === FrameType.WELCOME);
     return { peer, welcome: decodeWelcome(peer.codec, frame.payload) };

@@ -439,10 +439,15 @@ export class HeartwireClient extends EventEmitter implements FrameSink {
   }
 
   private readonly onEnd = (): void => {
+    const goAway = this.goAway;
+    // A GOAWAY says why the connection ends (idle, over a limit, a protocol error); without a code we know, a shutdown.
     const error =
-      this.goAway === undefined
+      goAway === undefined
         ? new ConnectionError('HW_ERR_CONNECTION_LOST', 'the server closed the connection')
-        : new ConnectionError('HW_ERR_SERVER_SHUTDOWN', `the server closed the connection after its GOAWAY: ${this.goAway.message}`);
+        : new ConnectionError(
+            isConnectionCode(goAway.code) ? goAway.code : 'HW_ERR_SERVER_SHUTDOWN',
+            `the server closed the connection after its GOAWAY: ${goAway.message}`,
+          );
     this.fail(error, 'destroy');
   };
 
@@ -552,7 +557,9 @@ function isConnectionCode(code: string): code is ConnectionErrorCode {
     code === 'HW_ERR_FRAME_TOO_LARGE' ||
     code === 'HW_ERR_TOO_MANY_CALLS' ||
     code === 'HW_ERR_TOO_MANY_CONNECTIONS' ||
-    code === 'HW_ERR_UNAUTHENTICATED'
+    code === 'HW_ERR_UNAUTHENTICATED' ||
+    code === 'HW_ERR_IDLE_TIMEOUT' ||
+    code === 'HW_ERR_OVER_BUDGET'
   );
 }
 

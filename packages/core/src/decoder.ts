@@ -6,7 +6,17 @@ import { FRAME_HEADER_BYTES } from './protocol.js';
 export interface FrameDecoderOptions {
   /** Largest payload accepted, in bytes; checked from the header before any byte of the payload is buffered. */
   readonly maxPayloadBytes: number;
+  /**
+   * Decides, once a frame's header is in and before any byte of its payload
+   * is buffered, whether the frame is wanted: false skips its payload as it
+   * streams past (nothing is held) and the frame is never delivered. It may
+   * throw, as `onFrame` may. Defaults to taking every frame.
+   */
+  readonly admit?: FrameAdmission;
 }
+
+/** See {@link FrameDecoderOptions.admit}. */
+export type FrameAdmission = (type: number, stream: number, length: number) => boolean;
 
 const EMPTY = new Uint8Array(0);
 
@@ -29,10 +39,14 @@ export class FrameDecoder {
   private partialType = 0;
   private partialFlags = 0;
   private partialStream = 0;
+  /** Payload bytes of a refused frame still to pass by unread. */
+  private skipping = 0;
+  private readonly admit: FrameAdmission | undefined;
   private failed: ProtocolError | undefined;
 
   constructor(options: FrameDecoderOptions) {
     this.maxPayloadBytes = options.maxPayloadBytes;
+    this.admit = options.admit;
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -55,6 +69,12 @@ export class FrameDecoder {
     let offset = 0;
     const end = chunk.byteLength;
     while (offset < end) {
+      if (this.skipping > 0) {
+        const take = Math.min(this.skipping, end - offset);
+        this.skipping -= take;
+        offset += take;
+        continue;
+      }
       if (this.partial !== undefined) {
         offset = this.fillPartial(chunk, offset, onFrame);
         continue;
@@ -67,6 +87,10 @@ export class FrameDecoder {
         const flags = chunk[offset + 5] as number;
         const stream = readUint32(chunk, offset + 6);
         offset += FRAME_HEADER_BYTES;
+        if (this.admit !== undefined && !this.admit(type, stream, length)) {
+          this.skipping = length;
+          continue;
+        }
         if (end - offset >= length) {
           const payload = length === 0 ? EMPTY : chunk.subarray(offset, offset + length);
           offset += length;
@@ -89,6 +113,10 @@ export class FrameDecoder {
       const type = header[4] as number;
       const flags = header[5] as number;
       const stream = readUint32(header, 6);
+      if (this.admit !== undefined && !this.admit(type, stream, length)) {
+        this.skipping = length;
+        continue;
+      }
       if (length === 0) {
         onFrame({ type, flags, stream, payload: EMPTY });
       } else {

@@ -23,7 +23,9 @@ export type ProtocolErrorCode =
   | 'HW_ERR_TOO_MANY_CALLS'
   | 'HW_ERR_HANDSHAKE_TIMEOUT'
   | 'HW_ERR_TOO_MANY_CONNECTIONS'
-  | 'HW_ERR_UNAUTHENTICATED';
+  | 'HW_ERR_UNAUTHENTICATED'
+  | 'HW_ERR_IDLE_TIMEOUT'
+  | 'HW_ERR_OVER_BUDGET';
 
 /** Codes a server sends in an ERROR frame for one call. */
 export type CallErrorCode =
@@ -35,6 +37,7 @@ export type CallErrorCode =
   | 'HW_ERR_CANCELLED'
   | 'HW_ERR_SERVER_SHUTDOWN'
   | 'HW_ERR_SERVER_CLOSING'
+  | 'HW_ERR_OVER_BUDGET'
   | JobErrorCode;
 
 /** Codes a server sends when a job run off its main thread (worker thread or child process) failed to finish. */

@@ -28,7 +28,7 @@ export {
 } from './protocol.js';
 export { encodeFrame, writeFrameHeader, type Frame } from './frame.js';
 export { FrameBatch, LARGE_PAYLOAD_BYTES, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
-export { FrameDecoder, type FrameDecoderOptions } from './decoder.js';
+export { FrameDecoder, type FrameAdmission, type FrameDecoderOptions } from './decoder.js';
 export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecLimits } from './codec.js';
 export {
   decodeCall,

@@ -444,3 +444,78 @@ describe('FrameDecoder.arrivingType', () => {
     expect(decoder.arrivingType).toBe(FrameType.CALL);
   });
 });
+
+describe('FrameDecoder: admission', () => {
+  /** A PING, a refused CALL of 300 bytes, an empty refused frame, then a RESULT: only the PING and the RESULT come out. */
+  function stream(): { bytes: Uint8Array; expected: PlainFrame[] } {
+    const ping = encodeFrame(FrameType.PING, 0, encodePingPayload(7));
+    const refused = encodeFrame(FrameType.CALL, 3, bytesOf(300, 5));
+    const refusedEmpty = encodeFrame(0x7f, 0);
+    const result = encodeFrame(FrameType.RESULT, 9, bytesOf(20, 6));
+    return {
+      bytes: concat([ping, refused, refusedEmpty, result]),
+      expected: [
+        { type: FrameType.PING, flags: 0, stream: 0, payload: '00000007' },
+        { type: FrameType.RESULT, flags: 0, stream: 9, payload: toHex(bytesOf(20, 6)) },
+      ],
+    };
+  }
+
+  function decodeAdmitting(chunks: readonly Uint8Array[]): { frames: PlainFrame[]; asked: number[][]; decoder: FrameDecoder } {
+    const asked: number[][] = [];
+    const decoder = new FrameDecoder({
+      maxPayloadBytes: 1 << 20,
+      admit: (type, id, length) => {
+        asked.push([type, id, length]);
+        return type !== FrameType.CALL && type !== 0x7f;
+      },
+    });
+    const frames: PlainFrame[] = [];
+    for (const chunk of chunks) decoder.push(chunk.slice(), (f) => frames.push(plain(f)));
+    return { frames, asked, decoder };
+  }
+
+  it('a refused frame is skipped and never delivered, whole and split at every offset', () => {
+    const { bytes, expected } = stream();
+    const askedExpected = [
+      [FrameType.PING, 0, 4],
+      [FrameType.CALL, 3, 300],
+      [0x7f, 0, 0],
+      [FrameType.RESULT, 9, 20],
+    ];
+    for (let at = 0; at <= bytes.byteLength; at++) {
+      const { frames, asked, decoder } = decodeAdmitting(splitAt(bytes, [at]));
+      expect(frames, `split at ${at}`).toEqual(expected);
+      expect(asked, `split at ${at}`).toEqual(askedExpected);
+      expect(decoder.bufferedBytes).toBe(0);
+    }
+  });
+
+  it('a refused payload is never buffered, even while it arrives byte by byte', () => {
+    const { bytes, expected } = stream();
+    const { frames, decoder } = decodeAdmitting([...bytes].map((b) => new Uint8Array([b])));
+    expect(frames).toEqual(expected);
+    expect(decoder.bufferedBytes).toBe(0);
+    // Mid-payload of the refused CALL: only the skip count, no buffer.
+    const midway = new FrameDecoder({ maxPayloadBytes: 1 << 20, admit: () => false });
+    midway.push(encodeFrame(FrameType.CALL, 3, bytesOf(300, 5)).subarray(0, 200), () => expect.unreachable());
+    expect(midway.bufferedBytes).toBe(0);
+  });
+
+  it('the size limit is checked before admission is asked', () => {
+    const decoder = new FrameDecoder({ maxPayloadBytes: 10, admit: () => expect.unreachable() });
+    const err = catchError(() => decoder.push(encodeFrame(FrameType.CALL, 1, new Uint8Array(11)), () => expect.unreachable()));
+    expect((err as ProtocolError).code).toBe('HW_ERR_FRAME_TOO_LARGE');
+  });
+
+  it('what admission throws comes out of push, as from onFrame', () => {
+    const boom = new ProtocolError('HW_ERR_PROTOCOL', 'no');
+    const decoder = new FrameDecoder({
+      maxPayloadBytes: 1 << 20,
+      admit: () => {
+        throw boom;
+      },
+    });
+    expect(catchError(() => decoder.push(encodeFrame(FrameType.CALL, 1, new Uint8Array(5)), () => expect.unreachable()))).toBe(boom);
+  });
+});

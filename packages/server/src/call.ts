@@ -24,6 +24,8 @@ export class Call implements CallContext {
   readonly controller = new LazyAbortController();
   /** @internal Its handler ran: call:start was published, so call:abort and call:end may follow. */
   started = false;
+  /** @internal Bytes of its CALL payload charged to the params budget until it ends. */
+  paramsBytes = 0;
   private boundProgress: ((data: unknown) => boolean) | undefined;
   private boundYield: (() => Promise<void>) | undefined;
 

@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import {
   AbortReason,
+  CALL_FRAME_TYPES,
   checkFrameStream,
+  CONNECTION_FRAME_TYPES,
   decodeCall,
   decodeHello,
   decodePingPayload,
@@ -35,6 +37,8 @@ import type { ResolvedServerOptions } from './options.js';
 import { checkAuthentication, peerInfo } from './auth.js';
 import type { AcceptedSockets } from './listener.js';
 import { closeServerSockets } from './sockets.js';
+import { IdleTimer } from './idle-timer.js';
+import type { ParamsAccount, ParamsBudget } from './params-budget.js';
 import type { Handler } from './handler.js';
 import { thrownMessage } from './thrown-message.js';
 
@@ -54,6 +58,8 @@ export interface ConnectionHost {
   lookup(method: string): Handler | undefined;
   /** The server is shutting down: new calls are refused. */
   readonly closing: boolean;
+  /** What every connection's calls may hold of CALL payloads. */
+  readonly paramsBudget: ParamsBudget;
   onConnectionClosed(connection: Connection): void;
 }
 
@@ -90,6 +96,12 @@ export class Connection implements CallHost, FrameSink {
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** The payload of a CALL is still arriving (see watchArrivingCall). */
   private callArriving = false;
+  /** The idleTimeoutMs deadline, from WELCOME or the end of the last call. */
+  private idleTimer: IdleTimer | undefined;
+  /** This connection's share of the params budget. */
+  private readonly params: ParamsAccount;
+  /** Calls refused over the params budget since the last one taken. */
+  private overBudgetCalls = 0;
   /** Handlers to start once this chunk is read; undefined while none wait (an idle connection holds no array). */
   private pendingStarts: PendingStart[] | undefined;
   /** Frames written this turn, sent together (see flush). */
@@ -109,7 +121,11 @@ export class Connection implements CallHost, FrameSink {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
-    this.decoder = new FrameDecoder({ maxPayloadBytes: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes) });
+    this.params = host.paramsBudget.account();
+    this.decoder = new FrameDecoder({
+      maxPayloadBytes: Math.min(MAX_HANDSHAKE_FRAME_BYTES, options.maxFrameBytes),
+      admit: this.admitFrame,
+    });
     socket.setNoDelay(true);
     (socket as OwnedSocket)[kConnection] = this;
     socket.on('data', Connection.onSocketData);
@@ -298,10 +314,69 @@ export class Connection implements CallHost, FrameSink {
     });
     this.timer = new LivenessTimer(this.liveness, serverScheduler, this.onLivenessEffect, writeQueueProbe(this.sockets.tcp));
     this.state = 'open';
+    if (options.idleTimeoutMs > 0) {
+      this.idleTimer = new IdleTimer(options.idleTimeoutMs, this.onIdle);
+      this.idleTimer.restart();
+    }
     this.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
 
+  /**
+   * Decides from a frame's header whether its payload is read at all: a CALL
+   * must fit the params budget (see ParamsBudget), and an unknown type is
+   * skipped as it streams past. Every frame before it was already handled.
+   */
+  private readonly admitFrame = (type: number, stream: number, length: number): boolean => {
+    // Before the handshake the 64 KiB frame limit bounds what we hold; after HALF_CLOSE onFrame refuses any frame.
+    if (this.state !== 'open' || this.peerHalfCloseAnnounced) return true;
+    // A frame skipped unread is as much a sign of life as one delivered: onData counted its bytes.
+    return type === FrameType.CALL ? this.admitCall(stream, length) : this.admitOther(type, length);
+  };
+
+  private admitOther(type: number, length: number): boolean {
+    if (!CONNECTION_FRAME_TYPES.has(type) && !CALL_FRAME_TYPES.has(type)) return false;
+    // No other frame a client may send carries more than 4 bytes: do not buffer megabytes only to refuse them.
+    if (length > MAX_HANDSHAKE_FRAME_BYTES) {
+      throw new ProtocolError('HW_ERR_PROTOCOL', `frame type 0x${type.toString(16)} of ${length} bytes: only a CALL may be that large`);
+    }
+    return true;
+  }
+
+  /** Charges a CALL's payload to the params budget from its header, or refuses the call (ERROR `HW_ERR_OVER_BUDGET`, payload skipped). */
+  private admitCall(id: number, length: number): boolean {
+    const { options, paramsBudget } = this.host;
+    // What onCall refuses for the protocol's sake goes on to it.
+    if (id <= this.lastStream || this.calls.size >= options.maxCallsPerConnection || this.host.closing) return true;
+    if (this.params.charge(id, length)) return true;
+    this.lastStream = id;
+    if (++this.overBudgetCalls > options.maxOverBudgetCalls) {
+      throw new ProtocolError(
+        'HW_ERR_OVER_BUDGET',
+        `${this.overBudgetCalls} calls in a row did not fit the params budget: the client does not back off`,
+      );
+    }
+    this.writeCallError(
+      id,
+      'HW_ERR_OVER_BUDGET',
+      `the call's ${length} bytes do not fit the params budget (this connection holds ${this.params.held} of its ` +
+        `${paramsBudget.perConnectionBytes}; the server ${paramsBudget.held} of ${paramsBudget.maxBytes}): retry later`,
+    );
+    return false;
+  }
+
   private onCall(frame: Frame): void {
+    // Charged from the header (admitCall); kept by the call if it is taken, given back at once if not.
+    const charged = this.params.claim(frame.stream);
+    const call = this.takeCall(frame);
+    if (call === undefined) {
+      this.params.release(charged);
+    } else {
+      call.paramsBytes = charged;
+      this.overBudgetCalls = 0;
+    }
+  }
+
+  private takeCall(frame: Frame): Call | undefined {
     const id = frame.stream;
     if (id <= this.lastStream) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `call id ${id} is not above the last one (${this.lastStream})`);
@@ -317,7 +392,7 @@ export class Connection implements CallHost, FrameSink {
     if (this.host.closing) {
       // Never started, so safe to send elsewhere: the code says so.
       this.writeCallError(id, 'HW_ERR_SERVER_CLOSING', 'the server is shutting down and takes no new call');
-      return;
+      return undefined;
     }
     let method: string;
     let params: unknown;
@@ -325,12 +400,12 @@ export class Connection implements CallHost, FrameSink {
       ({ method, params } = decodeCall(codec, frame.payload, options.maxMethodLength));
     } catch (err) {
       this.writeCallError(id, (err as PayloadError).code, (err as Error).message);
-      return;
+      return undefined;
     }
     const handler = this.host.lookup(method);
     if (handler === undefined) {
       this.writeCallError(id, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`);
-      return;
+      return undefined;
     }
     const call = new Call(this, id, method, this.inputAt);
     this.calls.set(id, call);
@@ -339,6 +414,7 @@ export class Connection implements CallHost, FrameSink {
     (this.liveness as Liveness).activate(this.inputAt);
     this.timer?.schedule();
     (this.pendingStarts ??= []).push({ call, handler, params });
+    return call;
   }
 
   private onCancel(id: number): void {
@@ -488,6 +564,7 @@ export class Connection implements CallHost, FrameSink {
 
   private endCall(call: Call, outcome: 'result' | 'error' | 'aborted'): void {
     this.calls.delete(call.id);
+    this.params.release(call.paramsBytes);
     this.publishEnd(call, outcome);
     if (this.calls.size === 0) this.becameIdle();
   }
@@ -499,6 +576,7 @@ export class Connection implements CallHost, FrameSink {
     this.timer?.schedule();
     // A half-closed client can send no new call: once its last call ended, we are done.
     if (this.peerWriteEnded || this.draining) this.finish(undefined, 'end');
+    else this.idleTimer?.restart();
   }
 
   // A call aborted in the chunk that brought it never ran: observers see neither its start nor its end.
@@ -527,6 +605,15 @@ export class Connection implements CallHost, FrameSink {
       });
     }
   }
+
+  /** No call in flight for idleTimeoutMs: the client is told, and the connection closes. */
+  private readonly onIdle = (): void => {
+    // A deadline that passed during a call, or while a CALL was still arriving, means nothing: the
+    // last call to end (or the arrived CALL, if refused) starts it again.
+    if (this.state !== 'open' || this.calls.size > 0 || this.callArriving) return;
+    this.writeGoAway('HW_ERR_IDLE_TIMEOUT', `no call in flight for ${this.host.options.idleTimeoutMs} ms`);
+    this.finish(undefined, 'end');
+  };
 
   // ---- liveness ---------------------------------------------------------
 
@@ -628,6 +715,8 @@ export class Connection implements CallHost, FrameSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.timer?.stop();
+    this.idleTimer?.stop();
+    this.params.close();
     clearTimeout(this.handshakeTimer);
     this.liveness?.deactivate();
     this.pendingStarts = undefined;

@@ -37,6 +37,40 @@ export interface ServerOptions {
    */
   readonly maxConnections?: number;
   /**
+   * Most open connections from one remote address (as the socket reports it:
+   * each IPv6 address counts alone, and an IPv4 client of a dual-stack
+   * listener appears as `::ffff:a.b.c.d`); one more is sent GOAWAY
+   * `HW_ERR_TOO_MANY_CONNECTIONS` and closed, as for `maxConnections`.
+   * Defaults to 100.
+   */
+  readonly maxConnectionsPerAddress?: number;
+  /**
+   * How long a connection may stay open with no call in flight after its
+   * handshake, in ms (0: no limit); then it is sent GOAWAY
+   * `HW_ERR_IDLE_TIMEOUT` and closed. Defaults to 60000.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
+   * Most bytes of CALL payloads (method and params, as on the wire) the
+   * server holds at once, across all connections: a call is charged from its
+   * frame header, before its payload is read, until it ends. A call that
+   * does not fit is refused with ERROR `HW_ERR_OVER_BUDGET`, its payload
+   * skipped unread. Defaults to 256 MiB.
+   */
+  readonly maxParamsBytes?: number;
+  /**
+   * The share of `maxParamsBytes` one connection may hold; its first 64 KiB
+   * always fit, whatever the others hold.
+   * Defaults to 32 MiB, or `maxParamsBytes` if that is smaller.
+   */
+  readonly maxParamsBytesPerConnection?: number;
+  /**
+   * Calls in a row (none taken in between) one connection may have refused
+   * with `HW_ERR_OVER_BUDGET`; one more and it is sent GOAWAY
+   * `HW_ERR_OVER_BUDGET` and closed. Defaults to 100.
+   */
+  readonly maxOverBudgetCalls?: number;
+  /**
    * Most bytes written to one client that its socket still holds (not yet
    * taken by the kernel) when the next frame is to be written; beyond it the
    * client is declared stalled (`HW_ERR_PEER_STALLED`) and the connection
@@ -113,6 +147,21 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec
   // Below the usual 1024 open-file soft limit, so a flood is refused with a clear GOAWAY instead of
   // accept() failing with EMFILE; CPU-heavy jobs saturate the cores long before 1000 clients.
   maxConnections: 1000,
+  // A tenth of maxConnections: one host (or one NAT) can hold at most a tenth of the server, so
+  // idle or hostile connections from a single address cannot keep everyone else out, while an
+  // office behind one NAT still fits 100 clients.
+  maxConnectionsPerAddress: 100,
+  // As long as the shortest common load-balancer idle timer (AWS ALB 60 s): a client between
+  // calls keeps its connection for a minute, a forgotten one frees its slot.
+  idleTimeoutMs: 60_000,
+  // 64 full-size frames: well above what real traffic holds at once, yet a fraction of a small
+  // (1 GiB) machine, where 1000 connections × 100 calls × 4 MiB were unbounded before.
+  maxParamsBytes: 256 * 1024 * 1024,
+  // Eight full-size frames, an eighth of maxParamsBytes: one connection cannot take it all.
+  maxParamsBytesPerConnection: 32 * 1024 * 1024,
+  // A whole window of maxCallsPerConnection refused may be one burst; more than that in a row is
+  // a client that does not back off.
+  maxOverBudgetCalls: 100,
   // One default-size frame: a client that far behind is not keeping up, and 1000 of them stay within 4 GiB.
   maxWriteBacklogBytes: 4 * 1024 * 1024,
 });
@@ -137,6 +186,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   const o = withDefaults<Record<string, unknown>>(DEFAULT_SERVER_OPTIONS, options as Record<string, unknown>);
   const heartbeatMs = checkIntegerOption('heartbeatMs', o.heartbeatMs, 1);
   const minHeartbeatMs = checkIntegerOption('minHeartbeatMs', o.minHeartbeatMs, 1, heartbeatMs);
+  const maxParamsBytes = checkIntegerOption('maxParamsBytes', o.maxParamsBytes, 1);
   return Object.freeze({
     heartbeatMs,
     minHeartbeatMs,
@@ -153,6 +203,17 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     jobHeapMb: checkIntegerOption('jobHeapMb', o.jobHeapMb, 0),
     loopBlockWarnMs: checkIntegerOption('loopBlockWarnMs', o.loopBlockWarnMs, 0),
     maxConnections: checkIntegerOption('maxConnections', o.maxConnections, 1),
+    maxConnectionsPerAddress: checkIntegerOption('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1),
+    idleTimeoutMs: checkIntegerOption('idleTimeoutMs', o.idleTimeoutMs, 0),
+    maxParamsBytes,
+    maxParamsBytesPerConnection: checkIntegerOption(
+      'maxParamsBytesPerConnection',
+      // Set alone, a smaller total brings the default share down with it.
+      options.maxParamsBytesPerConnection === undefined ? Math.min(maxParamsBytes, DEFAULT_SERVER_OPTIONS.maxParamsBytesPerConnection) : o.maxParamsBytesPerConnection,
+      1,
+      maxParamsBytes,
+    ),
+    maxOverBudgetCalls: checkIntegerOption('maxOverBudgetCalls', o.maxOverBudgetCalls, 0),
     maxWriteBacklogBytes: checkIntegerOption('maxWriteBacklogBytes', o.maxWriteBacklogBytes, 1),
     codec: resolveCodecLimits(options.codec, 'codec'),
     tls: checkObjectOption('tls', options.tls),

@@ -3,7 +3,9 @@ import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
 import { Connection, type ConnectionHost } from './connection.js';
 import { DrainDeadline, resolveCloseArgs, type CloseCallback, type CloseOptions } from './drain.js';
+import { AddressLimit } from './address-limit.js';
 import { Listener, type AcceptedSockets } from './listener.js';
+import { ParamsBudget } from './params-budget.js';
 import { refuseConnection } from './refuse.js';
 import type { Handler } from './handler.js';
 import { isJobModule, type JobModule } from './job-module.js';
@@ -24,6 +26,9 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   private readonly server: net.Server;
   private readonly listener: Listener;
   private readonly live = new Set<Connection>();
+  private readonly addresses: AddressLimit;
+  /** @internal What every connection's calls hold of the params budget. */
+  readonly paramsBudget: ParamsBudget;
   private closingValue = false;
   private readonly jobs: JobPools;
   private readonly watchdog: LoopWatchdog;
@@ -36,6 +41,8 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     super();
     this.options = resolveServerOptions(options);
     this.codec = new PayloadCodec(this.options.codec);
+    this.addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
+    this.paramsBudget = new ParamsBudget(this.options.maxParamsBytes, this.options.maxParamsBytesPerConnection);
     this.jobs = new JobPools(this.options);
     this.watchdog = new LoopWatchdog(this.options.loopBlockWarnMs);
     this.listener = new Listener(this.options, (sockets) => this.accept(sockets));
@@ -62,6 +69,17 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     }
     if (this.live.size >= this.options.maxConnections) {
       refuseConnection(sockets, this.codec, 'HW_ERR_TOO_MANY_CONNECTIONS', `the server is at its limit of ${this.options.maxConnections} connections`);
+      return;
+    }
+    // A socket already closed has no address: it is dropped below at once, so it need not be counted.
+    const address = sockets.stream.remoteAddress;
+    if (address !== undefined && !this.addresses.tryAdd(address)) {
+      refuseConnection(
+        sockets,
+        this.codec,
+        'HW_ERR_TOO_MANY_CONNECTIONS',
+        `the server is at its limit of ${this.options.maxConnectionsPerAddress} connections from one address`,
+      );
       return;
     }
     this.live.add(new Connection(sockets, this));
@@ -149,7 +167,8 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   }
 
   onConnectionClosed(connection: Connection): void {
-    this.live.delete(connection);
+    if (!this.live.delete(connection)) return;
+    if (connection.remoteAddress !== undefined) this.addresses.remove(connection.remoteAddress);
     if (this.live.size === 0) this.deadline.clear();
   }
 }
