@@ -234,9 +234,7 @@ export class HttpCall implements CallContext, WatchedCall {
   };
 
   private readonly onWritten = (err?: Error | null): void => {
-    if (err != null && this.state === 'running') {
-      this.gone(new AbortReason('HW_ERR_WRITE_FAILED', `a write to the client failed: ${err.message}`, { cause: err }));
-    }
+    if (err != null && this.state === 'running') this.gone(this.verdictOfError(err) ?? writeFailed(err));
   };
 
   private readonly onTransportError = (err: Error): void => {
@@ -251,15 +249,28 @@ export class HttpCall implements CallContext, WatchedCall {
   /** Why the response closed before its end, from what the socket, stream and session saw. */
   private verdictAtClose(): AbortReason {
     const err = this.transportError ?? this.watch?.lastError;
-    const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-    if (errno === 'ECONNRESET') return new AbortReason('HW_ERR_PEER_RESET', 'the client reset the connection', { cause: err });
-    if (errno === 'EPIPE') return new AbortReason('HW_ERR_WRITE_FAILED', 'a write to the client failed: the connection is gone', { cause: err });
+    const known = err === undefined ? undefined : this.verdictOfError(err);
+    if (known !== undefined) return known;
     const rstCode = this.stream?.rstCode;
     if (rstCode !== undefined && rstCode !== NGHTTP2_NO_ERROR && rstCode !== NGHTTP2_CANCEL) {
       return new AbortReason('HW_ERR_PEER_RESET', `the client reset the HTTP/2 stream (error code ${rstCode})`);
     }
-    const how = this.stream === undefined ? 'closed the connection' : rstCode === NGHTTP2_CANCEL ? 'cancelled the HTTP/2 stream' : 'closed the HTTP/2 stream or session';
+    const session = this.stream?.session;
+    const how =
+      this.stream === undefined
+        ? 'closed the connection'
+        : session === undefined || session.destroyed || session.closed
+          ? 'closed the HTTP/2 connection'
+          : 'cancelled the HTTP/2 stream';
     return new AbortReason('HW_ERR_PEER_CLOSED', `the client ${how} before the response ended`);
+  }
+
+  /** The verdict a socket error implies: a reset is the peer's doing, wherever it surfaced (a read or a write). */
+  private verdictOfError(err: Error): AbortReason | undefined {
+    const errno = (this.transportError as NodeJS.ErrnoException | undefined)?.code ?? (err as NodeJS.ErrnoException).code;
+    if (errno === 'ECONNRESET') return new AbortReason('HW_ERR_PEER_RESET', 'the client reset the connection', { cause: err });
+    if (errno === 'EPIPE') return writeFailed(err);
+    return undefined;
   }
 
   private stopTimers(): void {
@@ -290,6 +301,10 @@ export class HttpCall implements CallContext, WatchedCall {
       remotePort: this.remotePort,
     };
   }
+}
+
+function writeFailed(err: Error): AbortReason {
+  return new AbortReason('HW_ERR_WRITE_FAILED', `a write to the client failed: ${err.message}`, { cause: err });
 }
 
 /** A thrown value's message, whatever was thrown. */
