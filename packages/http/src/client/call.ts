@@ -41,7 +41,8 @@ export async function call<R = unknown>(url: string | URL, params?: unknown, opt
   try {
     let response: Response;
     try {
-      response = await o.fetch(url, {
+      // Called on the global object: a browser's fetch throws "Illegal invocation" when called as a method of another object.
+      response = await o.fetch.call(globalThis, url, {
         method: 'POST',
         headers: { accept: NDJSON, 'content-type': 'application/json', ...o.headers },
         body: params === undefined ? undefined : JSON.stringify(params),
