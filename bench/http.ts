@@ -17,10 +17,11 @@
  * Cases: hangup (this process closes the request: HTTP/1.1 `req.destroy()`, HTTP/2
  * RST_STREAM CANCEL), kill (curl, HTTP/1.1 or --http2-prior-knowledge, SIGKILLed),
  * frozen (curl over HTTP/2 SIGSTOPped; only PING can see it). A trial not detected
- * within CAP_MS counts as never; one detected before the fault is a false verdict.
+ * within its cap (INSTANT_CAP_MS for hangup and kill, CAP_MS for frozen) counts as
+ * never; one detected before the fault is a false verdict.
  *
  * Env: TRIALS (50, hangup and kill), FROZEN_TRIALS (5, run at once), HEARTBEAT_MS
- * (250), SILENT_MS (1000), CAP_MS (5000), SYSTEMS, CASES (comma lists),
+ * (250), SILENT_MS (1000), INSTANT_CAP_MS (1000), CAP_MS (5000), SYSTEMS, CASES (comma lists),
  * RATE_REPS (3), RATE_DURATION_MS (5000), RATE_CONNECTIONS (16).
  */
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
@@ -59,6 +60,8 @@ const FROZEN_TRIALS = intEnv('FROZEN_TRIALS', 5);
 const HEARTBEAT_MS = intEnv('HEARTBEAT_MS', 250);
 const SILENT_MS = intEnv('SILENT_MS', 1000);
 const CAP_MS = intEnv('CAP_MS', 5000);
+/** Hang-ups and kills take milliseconds where they are seen at all. */
+const INSTANT_CAP_MS = intEnv('INSTANT_CAP_MS', 1000);
 const RATE_REPS = intEnv('RATE_REPS', 3);
 const RATE_DURATION_MS = intEnv('RATE_DURATION_MS', 5000);
 const RATE_CONNECTIONS = intEnv('RATE_CONNECTIONS', 16);
@@ -258,7 +261,7 @@ async function trial(system: SystemName, protocol: Protocol, kase: CaseName, ori
       curl.kill('SIGKILL');
     };
   }
-  const abortedAt = await trials.whenAborted(t, CAP_MS);
+  const abortedAt = await trials.whenAborted(t, kase === 'frozen' ? CAP_MS : INSTANT_CAP_MS);
   cleanup();
   if (abortedAt === undefined) return { ms: undefined, falseVerdict: false };
   return { ms: abortedAt - faultAt, falseVerdict: abortedAt < faultAt };
@@ -369,7 +372,8 @@ for (const kase of RUN_CASES) {
 }
 const rateRows = await rate();
 
-const cell = (r: Row, v: number | null): string | number => (r.detected === 0 ? `not within ${CAP_MS}` : v ?? '–');
+const cell = (r: Row, v: number | null): string | number =>
+  r.detected === 0 ? `not within ${r.case === 'frozen' ? CAP_MS : INSTANT_CAP_MS}` : v ?? '–';
 console.log(
   table(
     ['system', 'protocol', 'case', 'trials', 'detected', 'p50 ms', 'p99 ms', 'max ms'],
@@ -389,6 +393,7 @@ const file = writeResults('http', {
   heartbeat_ms: HEARTBEAT_MS,
   silent_ms: SILENT_MS,
   cap_ms: CAP_MS,
+  instant_cap_ms: INSTANT_CAP_MS,
   rows: [...rows, ...rateRows],
   rate_ratio: round(hwRate.calls_per_s / plainRate.calls_per_s, 3),
 });
