@@ -104,9 +104,14 @@ describe('call() against a server that misbehaves', () => {
         closedRequests++;
         closed();
       });
+      if (req.url === '/proxy-error') {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        res.end('<html>502 Bad Gateway</html>');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      res.write('{"type":"accepted","id":1,"heartbeatMs":100}\n');
       // /silent: then nothing, ever. /drop: the connection is cut mid-job. /garbage: not JSON.
+      res.write('{"type":"accepted","id":1,"heartbeatMs":100}\n');
       if (req.url === '/drop') setTimeout(() => res.destroy(), 50);
       if (req.url === '/garbage') res.end('<html>\n');
     });
@@ -140,6 +145,10 @@ describe('call() against a server that misbehaves', () => {
 
   it('a line that is not an event: HW_ERR_PROTOCOL', async () => {
     await expect(call(`${base}/garbage`)).rejects.toMatchObject({ code: 'HW_ERR_PROTOCOL' });
+  });
+
+  it('an error page from something other than the bridge (a proxy\'s 502): HW_ERR_CONNECTION_LOST naming the status', async () => {
+    await expect(call(`${base}/proxy-error`)).rejects.toMatchObject({ code: 'HW_ERR_CONNECTION_LOST', message: expect.stringMatching(/HTTP 502/) });
   });
 
   it('nothing listening: HW_ERR_CONNECTION_LOST', async () => {

@@ -12,7 +12,8 @@ const NDJSON = 'application/x-ndjson';
  * `onProgress`, and rejects with a coded {@link HeartwireError}:
  * - the server's code in a {@link RemoteError} (`HW_ERR_HANDLER`, `HW_ERR_UNKNOWN_METHOD` …);
  * - `HW_ERR_SERVER_SILENT` when no byte came for `silentMs` (the fetch is aborted);
- * - `HW_ERR_CONNECTION_LOST` when the request failed or the stream ended before its result;
+ * - `HW_ERR_CONNECTION_LOST` when the request failed, the stream ended before its result,
+ *   or an error status came from something other than the bridge (a proxy's 502 page);
  * - `HW_ERR_ABORTED` when `signal` aborted: the request is closed, which the
  *   server takes as `HW_ERR_PEER_CLOSED` and aborts the job.
  *
@@ -52,6 +53,11 @@ export async function call<R = unknown>(url: string | URL, params?: unknown, opt
       throw failure(err);
     }
     if (response.body === null) throw new ConnectionError('HW_ERR_CONNECTION_LOST', `HTTP ${response.status} with no body`);
+    if (!response.ok && !(response.headers.get('content-type') ?? '').includes(NDJSON)) {
+      // Not the bridge's answer (a proxy's 502 or 504 page, a framework's 404): the path to the server failed.
+      void response.body.cancel().catch(() => undefined);
+      throw new ConnectionError('HW_ERR_CONNECTION_LOST', `HTTP ${response.status} ${response.statusText} from something other than the bridge`);
+    }
     const reader = response.body.getReader();
     const lines = new LineReader();
     try {
