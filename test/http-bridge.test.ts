@@ -1,4 +1,6 @@
-import net from 'node:net';
+import { once } from 'node:events';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeartwireError } from '@heartwire/core';
@@ -171,6 +173,27 @@ describe('a client that is gone: the job aborts with the TCP server\'s codes', (
     socket.resetAndDestroy();
     const abort = await setup.events.abort((m) => m.reason === run.signal.reason);
     expect(abort.reason.code).toBe('HW_ERR_PEER_RESET');
+  });
+
+  it('a write that fails (EPIPE on the socket) is HW_ERR_WRITE_FAILED', async () => {
+    // The kernel's EPIPE is hard to provoke on loopback on cue (a close is read first): the socket
+    // is destroyed with that error here, as libuv reports it, while a job is in flight.
+    const before = jobs.runs.length;
+    const server = http.createServer((req, res) => {
+      setup.bridge.serve('idle', req, res);
+      void jobs.started(before + 1).then(() => req.socket.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const c = curl(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    try {
+      const run = await jobs.started(before + 1);
+      const abort = await setup.events.abort((m) => m.reason === run.signal.reason);
+      expect(abort.reason.code).toBe('HW_ERR_WRITE_FAILED');
+    } finally {
+      await c.dispose();
+      server.close();
+    }
   });
 
   it('a frozen HTTP/2 client (SIGSTOP) is caught by PING: HW_ERR_PEER_SILENT within heartbeatMs + silentMs', async () => {
