@@ -102,6 +102,7 @@ export class HttpBridge implements CallHost {
     for (const call of [...this.live]) call.shutdown();
   }
 
+  /** @internal A call ended; it is no longer in flight. */
   release(call: HttpCall): void {
     this.live.delete(call);
   }

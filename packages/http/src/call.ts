@@ -12,6 +12,7 @@ import { SessionWatch, type WatchedCall } from './session-watch.js';
 import { CONTENT_TYPE, encodeEvent, FILLER, type WireEvent, type WireFormat } from './wire.js';
 import { yieldToLoop } from './yield.js';
 
+/** The response a bridged call answers on: `node:http`'s or `node:http2`'s compatibility API's. */
 export type BridgeResponse = ServerResponse | Http2ServerResponse;
 
 /** What a call needs from its bridge. */

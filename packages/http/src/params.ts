@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { HttpRefusal } from './refusal.js';
 
+/** A request the bridge serves: `node:http`'s (and Express's, Fastify's `request.raw`) or `node:http2`'s compatibility API's. */
 export type BridgeRequest = IncomingMessage | Http2ServerRequest;
 
 /**
