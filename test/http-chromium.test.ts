@@ -100,7 +100,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
   async function page(protocol: 'h1' | 'h2') {
     const p = await browser.context.newPage();
     await p.goto(`${origins[protocol]}/`);
-    await p.waitForFunction(() => (window as unknown as { hw?: unknown }).hw !== undefined);
+    await p.waitForFunction(() => (globalThis as unknown as { hw?: unknown }).hw !== undefined);
     return p;
   }
 
@@ -138,7 +138,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
       try {
         const out = await p.evaluate(async () => {
           const progress: unknown[] = [];
-          const { call } = (window as unknown as { hw: typeof import('@heartwire/http/client') }).hw;
+          const { call } = (globalThis as unknown as { hw: typeof import('@heartwire/http/client') }).hw;
           const result = await call('/count', { n: 5 }, { onProgress: (d) => progress.push(d) });
           return { result, progress };
         });
@@ -156,7 +156,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
           await p.evaluate(() => void new EventSource('/idle'));
         } else {
           await p.evaluate(() => {
-            const { call } = (window as unknown as { hw: typeof import('@heartwire/http/client') }).hw;
+            const { call } = (globalThis as unknown as { hw: typeof import('@heartwire/http/client') }).hw;
             void call('/idle', {}).catch(() => undefined);
           });
         }
