@@ -10,7 +10,7 @@ import { createHttpBridge, type HttpBridge, type HttpBridgeOptions, type HttpCal
 import type { TestCertificates } from './certs.js';
 import { Waiter } from './waiter.js';
 
-/** An abort the bridge published, with when it arrived here. */
+/** An abort the bridge published; `at` is when it decided. */
 export type RecordedAbort = HttpCallAbortMessage;
 
 /** Records the bridge's call:abort and call:end publications; tests wait on them. */

@@ -3,7 +3,7 @@ import http2, { type Http2ServerResponse, type Http2Stream, type ServerHttp2Sess
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
-import { AbortReason, HeartwireError, PayloadError, type AbortCode } from '@heartwire/core';
+import { AbortReason, HeartwireError, PayloadError } from '@heartwire/core';
 import type { CallContext, Handler } from '@heartwire/server';
 import { channels, type HttpCallStartMessage } from './diagnostics.js';
 import type { ResolvedHttpBridgeOptions } from './options.js';
