@@ -47,7 +47,7 @@ export async function nginxUnavailable(): Promise<string | undefined> {
 }
 
 /** A loopback port that was free a moment ago (nginx binds it itself; a lost race is retried). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const probe = net.createServer();
   probe.listen(0, '127.0.0.1');
   await once(probe, 'listening');
@@ -114,7 +114,7 @@ export async function startNginx(upstreamPort: number, proxyTimeout = '2s'): Pro
 }
 
 /** True once nginx wrote its pid file; false if it exited first or took over 10 s. */
-function listening(child: ChildProcess, dir: string): Promise<boolean> {
+export function listening(child: ChildProcess, dir: string): Promise<boolean> {
   const pidFile = path.join(dir, 'nginx.pid');
   return new Promise((resolve) => {
     const watcher = watch(dir);
@@ -137,7 +137,7 @@ function listening(child: ChildProcess, dir: string): Promise<boolean> {
   });
 }
 
-async function stop(child: ChildProcess, dir: string): Promise<void> {
+export async function stop(child: ChildProcess, dir: string): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
