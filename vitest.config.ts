@@ -10,6 +10,7 @@ export default defineConfig({
       '@heartwire/core': src('core'),
       '@heartwire/server': src('server'),
       '@heartwire/client': src('client'),
+      '@heartwire/queue': src('queue'),
     },
   },
   test: {
