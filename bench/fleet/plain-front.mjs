@@ -1,8 +1,9 @@
 // The plain-BullMQ side of `pnpm bench:fleet`: a heartwire server (the same front as heartwire-queue,
 // so clients and hang-up detection are the same) whose handler puts each call on a BullMQ queue and
-// waits with `job.waitUntilFinished(queueEvents)`, as BullMQ's docs show. When the call aborts it
+// waits for its QueueEvents 'completed' event, as BullMQ's docs show. When the call aborts it
 // publishes a cancel request on Redis pub/sub, as BullMQ's cancellation guide shows.
 // argv[2]: JSON { redisPort, queue }. Prints JSON lines.
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Queue, QueueEvents } from 'bullmq';
 import { createServer } from '@heartwire/server';
@@ -18,13 +19,21 @@ const publisher = new Redis(connection);
 await events.waitUntilReady();
 
 const server = createServer({ heartbeatMs: 200, silentMs: 1000 });
+// Each call waits for its job's 'completed' or 'failed' event from one QueueEvents reader.
+// (job.waitUntilFinished() fails with "Missing key" when removeOnComplete already removed the job.)
+const waiting = new Map();
+events.on('completed', ({ jobId, returnvalue }) => waiting.get(jobId)?.resolve(returnvalue));
+events.on('failed', ({ jobId, failedReason }) => waiting.get(jobId)?.reject(new Error(failedReason)));
 server.handle('spin', async (params, ctx) => {
-  const job = await queue.add('spin', params, { removeOnComplete: true, removeOnFail: true });
-  const cancel = () => void publisher.publish(`${options.queue}:cancel`, JSON.stringify({ jobId: job.id }));
+  const jobId = randomUUID();
+  const finished = new Promise((resolve, reject) => waiting.set(jobId, { resolve, reject }));
+  const cancel = () => void publisher.publish(`${options.queue}:cancel`, JSON.stringify({ jobId }));
   ctx.signal.addEventListener('abort', cancel, { once: true });
   try {
-    return await job.waitUntilFinished(events);
+    await queue.add('spin', params, { jobId, removeOnComplete: true, removeOnFail: true });
+    return await finished;
   } finally {
+    waiting.delete(jobId);
     ctx.signal.removeEventListener('abort', cancel);
   }
 });
