@@ -77,14 +77,15 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
     try {
       await link.ready;
       if (signal.aborted) throw signal.reason;
-      await keeper.take(leaseKey);
+      // The lease and the job go out together, not one round trip after the other: the SET is written to
+      // its socket before BullMQ sends the job, so Redis has it before any fleet worker can look for it.
+      const taken = keeper.take(leaseKey);
+      const data: FleetJobData = { params, leaseMs, idempotent };
+      added = queue.add(ctx.method, data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
+      await Promise.all([taken, added]);
       stopKeeping = keeper.keep(leaseKey, () =>
         fail(new HeartwireError('HW_ERR_JOB_LOST', 'Redis lost the job (its lease is gone): it restarted without its data, or the job was removed')),
       );
-      if (signal.aborted) throw signal.reason;
-      const data: FleetJobData = { params, leaseMs, idempotent };
-      added = queue.add(ctx.method, data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
-      await added;
       return await ended;
     } finally {
       signal.removeEventListener('abort', onAbort);

@@ -33,7 +33,8 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
   const keys = fleetKeys(o.prefix, o.queue);
   const pools = new StandalonePools(o.pools);
   // Fails at once while Redis is unreachable instead of queueing: the lease check must know it is blind.
-  const redis = ownConnection(o.connection, 'connection', { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // Auto-pipelined: the lease checks of jobs that start together go out as one write.
+  const redis = ownConnection(o.connection, 'connection', { enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true });
   const subscriber = ownConnection(o.connection, 'connection');
   for (const connection of [redis, subscriber]) connection.on('error', (err: Error) => publishRedisError(o.queue, 'fleet', err));
   const running = new RunningJobs(o.queue, keys, redis, subscriber, o.leaseCheckMs);
@@ -50,10 +51,12 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
     const signal = running.add(jobId, job.name, data.leaseMs, stopped);
     let progressed: Promise<unknown> = Promise.resolve();
     try {
-      // The call may have ended while the job waited, its removal losing the race with this worker.
-      const leased = await redis.exists(keys.lease(jobId)).catch(() => 1);
-      if (leased === 0) running.stop(jobId, leaseGone());
-      if (signal.aborted) throw signal.reason;
+      // The call may have ended while the job waited, its removal losing the race with this worker. Checked
+      // while the job starts, not before: a short job need not wait a round trip to Redis.
+      redis.exists(keys.lease(jobId)).then(
+        (leased) => leased === 0 && running.stop(jobId, leaseGone()),
+        () => {},
+      );
       const result = await pools.run(module, data.params, {
         signal,
         method: job.name,
