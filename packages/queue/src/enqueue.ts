@@ -32,10 +32,14 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
 
   const call = async (params: unknown, ctx: CallContext): Promise<unknown> => {
     if (closed) throw new HeartwireError('HW_ERR_SERVER_SHUTDOWN', 'the queue handler is closed');
-    link ??= FrontLink.acquire(queue);
-    leases ??= new LeaseKeeper(link.redis, leaseMs);
+    if (link === undefined || link.failed) {
+      const old = link;
+      link = FrontLink.acquire(queue);
+      leases = new LeaseKeeper(link.redis, leaseMs);
+      void old?.release();
+    }
     const { redis, keys } = link;
-    const keeper = leases;
+    const keeper = leases as LeaseKeeper;
     const { signal } = ctx;
     const jobId = randomUUID();
     const leaseKey = keys.lease(jobId);

@@ -22,6 +22,8 @@ export class FrontLink {
   readonly keys: FleetKeys;
   /** Resolves once events of jobs added from now on are read. */
   readonly ready: Promise<void>;
+  /** True once `ready` rejected: the link is dropped, and its handler takes a new one. */
+  failed = false;
   private readonly watchers = new Map<string, JobWatcher>();
   private events: QueueEvents | undefined;
   private users = 0;
@@ -31,8 +33,12 @@ export class FrontLink {
     this.redis.on('error', (err: Error) => publishRedisError(queue.name, 'front', err));
     this.keys = fleetKeys(queue.opts.prefix ?? DEFAULT_PREFIX, queue.name);
     this.ready = this.start();
-    // A caller that never makes a call still must not see an unhandled rejection.
-    this.ready.catch(() => {});
+    // A link that could not start (Redis unreachable past ioredis's retries) is not reused: the next call
+    // makes a new one. A caller that never makes a call still must not see an unhandled rejection.
+    this.ready.catch(() => {
+      this.failed = true;
+      if (FrontLink.links.get(queue) === this) FrontLink.links.delete(queue);
+    });
   }
 
   private static readonly links = new WeakMap<Queue, FrontLink>();
@@ -56,7 +62,7 @@ export class FrontLink {
 
   async release(): Promise<void> {
     if (--this.users > 0) return;
-    FrontLink.links.delete(this.queue);
+    if (FrontLink.links.get(this.queue) === this) FrontLink.links.delete(this.queue);
     await this.ready.catch(() => {});
     await this.events?.close();
     this.redis.disconnect();
