@@ -63,15 +63,18 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
     });
     ended.catch(() => {});
 
-    // The verdict crosses the queue three ways, so no path alone has to be perfect: the lease goes (a fleet
-    // worker's periodic check stops the job), the request is published (the worker running it stops it at
+    // The verdict crosses the queue three ways, so no path alone has to be perfect: it replaces the lease
+    // (a fleet worker's periodic check stops the job), it is published (the worker running it stops it at
     // once), and a job still waiting is removed before any worker takes it.
     const cancel = async (reason: unknown): Promise<void> => {
       const code = reason instanceof HeartwireError ? reason.code : 'HW_ERR_CANCELLED';
       const message = reason instanceof Error ? reason.message : String(reason);
       const request: CancelMessage = { jobId, code, message };
       try {
-        await redis.multi().del(leaseKey).publish(keys.cancel, JSON.stringify(request)).exec();
+        const text = JSON.stringify(request);
+        // The lease now carries the verdict (until it lapses), so a worker that misses the message still
+        // stops the job with its code at its next lease check.
+        await redis.multi().set(leaseKey, text, 'PX', leaseMs).publish(keys.cancel, text).exec();
         if (added !== undefined && (await added.then(() => true, () => false))) await queue.remove(jobId);
       } catch {
         // Redis unreachable: no lease will be renewed, so the fleet stops the job within the lease bound.
@@ -95,7 +98,7 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
       signal.removeEventListener('abort', onAbort);
       stopWatching();
       stopKeeping();
-      // The call is over: its lease has no more use (a cancel already removed it).
+      // The call is over: its lease has no more use (a cancelled call's lease carries the verdict until it lapses).
       if (!signal.aborted) redis.del(leaseKey).catch(() => {});
     }
   };

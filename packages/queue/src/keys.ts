@@ -4,7 +4,7 @@
  * or removed, as one family).
  */
 export interface FleetKeys {
-  /** The lease key of one job: it exists while the front server that owns the job is alive. */
+  /** The lease key of one job: `'1'` while the front server that owns the job is alive, the verdict ({@link CancelMessage}) once its call aborted; gone once the owner stopped renewing it. */
   lease(jobId: string): string;
   /** The pub/sub channel on which front servers ask fleet workers to stop a job. */
   readonly cancel: string;
@@ -27,7 +27,7 @@ export interface FleetJobData {
   readonly idempotent: boolean;
 }
 
-/** A cancel request on {@link FleetKeys.cancel}. */
+/** A cancel request: published on {@link FleetKeys.cancel}, and written over the job's lease. */
 export interface CancelMessage {
   readonly jobId: string;
   readonly code: string;

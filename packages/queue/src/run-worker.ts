@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { AbortReason, HeartwireError } from '@heartwire/core';
+import { HeartwireError } from '@heartwire/core';
 import { StandalonePools } from '@heartwire/server';
 import { publishRedisError } from './diagnostics.js';
 import { encodeFailure } from './failure.js';
@@ -53,10 +53,7 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
     try {
       // The call may have ended while the job waited, its removal losing the race with this worker. Checked
       // while the job starts, not before: a short job need not wait a round trip to Redis.
-      redis.exists(keys.lease(jobId)).then(
-        (leased) => leased === 0 && running.stop(jobId, leaseGone()),
-        () => {},
-      );
+      running.checkNow(jobId);
       const result = await pools.run(module, data.params, {
         signal,
         method: job.name,
@@ -110,6 +107,3 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
   };
 }
 
-function leaseGone(): AbortReason {
-  return new AbortReason('HW_ERR_LEASE_EXPIRED', 'the job\'s lease was gone when it started: its call had ended');
-}

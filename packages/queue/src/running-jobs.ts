@@ -33,13 +33,8 @@ export class RunningJobs {
   ) {
     subscriber.on('message', (channel: string, text: string) => {
       if (channel !== keys.cancel) return;
-      let request: CancelMessage;
-      try {
-        request = JSON.parse(text) as CancelMessage;
-      } catch {
-        return;
-      }
-      this.stop(request.jobId, new AbortReason(request.code as AbortCode, `stopped by its front server: ${request.message}`));
+      const request = parseCancel(text);
+      if (request !== undefined) this.stop(request.jobId, cancelled(request));
     });
   }
 
@@ -75,6 +70,19 @@ export class RunningJobs {
     job.controller.abort(reason);
   }
 
+  /** Looks at one job's lease now (as it starts), and stops it if the lease says so. */
+  checkNow(jobId: string): void {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return;
+    this.redis.get(job.leaseKey).then(
+      (lease) => {
+        const reason = leaseVerdict(lease);
+        if (reason !== undefined) this.stop(jobId, reason);
+      },
+      () => {},
+    );
+  }
+
   /** Stops the lease checks (the subscriber is closed by its owner). */
   close(): void {
     clearInterval(this.timer);
@@ -90,12 +98,11 @@ export class RunningJobs {
     const entries = [...this.jobs];
     try {
       const pipeline = this.redis.pipeline();
-      for (const [, job] of entries) pipeline.exists(job.leaseKey);
+      for (const [, job] of entries) pipeline.get(job.leaseKey);
       const results = (await pipeline.exec()) ?? [];
-      results.forEach(([err, exists], i) => {
-        if (err !== null || exists !== 0) return;
-        const [jobId] = entries[i] as [string, RunningJob];
-        this.stop(jobId, new AbortReason('HW_ERR_LEASE_EXPIRED', 'the front server that owns this job stopped renewing its lease'));
+      results.forEach(([err, lease], i) => {
+        const reason = err === null ? leaseVerdict(lease as string | null) : undefined;
+        if (reason !== undefined) this.stop((entries[i] as [string, RunningJob])[0], reason);
       });
       this.lastCheckedAt = startedAt;
     } catch (err) {
@@ -109,4 +116,28 @@ export class RunningJobs {
       this.checking = false;
     }
   }
+}
+
+/**
+ * What a job's lease says: alive (`'1'`, no reason), gone (its owner stopped renewing it), or the front
+ * server's cancel request, which replaces the lease's value so that a worker that missed the pub/sub
+ * message still stops the job with the verdict's own code.
+ */
+function leaseVerdict(lease: string | null): AbortReason | undefined {
+  if (lease === null) return new AbortReason('HW_ERR_LEASE_EXPIRED', 'the front server that owns this job stopped renewing its lease');
+  const request = lease.startsWith('{') ? parseCancel(lease) : undefined;
+  return request === undefined ? undefined : cancelled(request);
+}
+
+function parseCancel(text: string): CancelMessage | undefined {
+  try {
+    const request = JSON.parse(text) as CancelMessage;
+    return typeof request?.jobId === 'string' && typeof request.code === 'string' ? request : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function cancelled(request: CancelMessage): AbortReason {
+  return new AbortReason(request.code as AbortCode, `stopped by its front server: ${request.message}`);
 }
