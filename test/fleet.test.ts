@@ -29,8 +29,19 @@ describe.skipIf(unavailable !== undefined)(title, () => {
   });
 
   /** A queue of its own per test, so tests never see each other's jobs. */
+  /** Checks `done` every 10 ms until it holds; gives up after 5 s. */
+  async function until(done: () => Promise<boolean>, what: string): Promise<void> {
+    for (let i = 0; i < 500; i++) {
+      if (await done()) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`${what}: not within 5 s`);
+  }
+
+  let queueName = '';
   async function fleet(workers: number, front: Record<string, unknown> = {}): Promise<{ front: LineProcess; port: number; workers: LineProcess[] }> {
     const queue = `fleet-${process.pid}-${++queueNo}`;
+    queueName = queue;
     const started = Array.from({ length: workers }, (_, i) => {
       const w = new LineProcess(FLEET, { redisPort: redis.port, queue, leaseCheckMs: LEASE_CHECK_MS }, `fleet worker ${i}`);
       processes.push(w);
@@ -91,6 +102,8 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     await Promise.all([1, 2, 3, 4].map((id) => w.line('job-start', (l) => l.tag === `c${id}`)));
     c.send({ cmd: 'cancel', id: 5 });
     await c.waitFor('error', (e) => e.id === 5);
+    // The call ends at once; its job leaves the queue a round trip later. Wait for that before freeing a slot.
+    await until(async () => (await redis.command('LLEN', `bull:${queueName}:wait`)).startsWith(':0'), 'the waiting job removed');
     c.send({ cmd: 'cancel', id: 1 });
     const error = await c.waitFor('error', (e) => e.id === 1);
     expect(error.code).toBe('HW_ERR_ABORTED');
@@ -129,7 +142,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     for (const v of victims) v.kill('SIGKILL');
     const survivors = workers.filter((w) => !victims.has(w));
     if (survivors.length === 0) {
-      const spare = new LineProcess(FLEET, { redisPort: redis.port, queue: `fleet-${process.pid}-${queueNo}`, leaseCheckMs: LEASE_CHECK_MS }, 'spare fleet worker');
+      const spare = new LineProcess(FLEET, { redisPort: redis.port, queue: queueName, leaseCheckMs: LEASE_CHECK_MS }, 'spare fleet worker');
       processes.push(spare);
       survivors.push(spare);
     }
