@@ -13,6 +13,7 @@ export default defineConfig({
       // Before '@heartwire/http', which would otherwise match it as a prefix.
       '@heartwire/http/client': fileURLToPath(new URL('./packages/http/src/client/index.ts', import.meta.url)),
       '@heartwire/http': src('http'),
+      '@heartwire/queue': src('queue'),
     },
   },
   test: {

@@ -13,7 +13,9 @@ export type AbortCode =
   | 'HW_ERR_PEER_STALLED'
   | 'HW_ERR_CANCELLED'
   | 'HW_ERR_SERVER_SHUTDOWN'
-  | 'HW_ERR_PROTOCOL';
+  | 'HW_ERR_PROTOCOL'
+  // A fleet worker of @heartwire/queue stopped the job: the front server that owns it stopped renewing its lease.
+  | 'HW_ERR_LEASE_EXPIRED';
 
 /** Codes of a GOAWAY that closes a connection the peer misused (broke the protocol, or went past a limit). */
 export type ProtocolErrorCode =
@@ -41,7 +43,7 @@ export type CallErrorCode =
   | JobErrorCode;
 
 /** Codes a server sends when a job run off its main thread (worker thread or child process) failed to finish. */
-export type JobErrorCode = 'HW_ERR_WORKER_CRASHED' | 'HW_ERR_WORKER_OUT_OF_MEMORY' | 'HW_ERR_QUEUE_FULL';
+export type JobErrorCode = 'HW_ERR_WORKER_CRASHED' | 'HW_ERR_WORKER_OUT_OF_MEMORY' | 'HW_ERR_QUEUE_FULL' | 'HW_ERR_JOB_LOST';
 
 /** Codes only the client raises locally. */
 export type ClientErrorCode = ConnectionErrorCode | 'HW_ERR_ABORTED';

@@ -1,0 +1,47 @@
+// The plain-BullMQ fleet worker of `pnpm bench:fleet`: a BullMQ Worker whose processor runs on its
+// own event loop, as BullMQ's docs show. argv[2]: JSON { redisPort, queue, concurrency, cooperative }.
+// cooperative: the processor works in 5 ms slices and checks its AbortSignal between them, and a
+// Redis pub/sub subscriber calls worker.cancelJob() (BullMQ's cancellation guide); otherwise the job
+// runs to its end (BullMQ's default). Prints 'job-start' and 'job-stop' lines like the heartwire fleet
+// fixture, the stop dated when the loop last ran.
+import { Redis } from 'ioredis';
+import { UnrecoverableError, Worker } from 'bullmq';
+
+const options = JSON.parse(process.argv[2]);
+const now = () => performance.timeOrigin + performance.now();
+const print = (event, fields = {}) => process.stdout.write(`${JSON.stringify({ event, t: now(), ...fields })}\n`);
+const connection = { host: '127.0.0.1', port: options.redisPort, maxRetriesPerRequest: null };
+const SLICE_MS = 5;
+
+const worker = new Worker(
+  options.queue,
+  async (job, _token, signal) => {
+    const params = job.data;
+    if (params.kind === 'echo') return { echo: params.value };
+    print('job-start', { tag: params.tag });
+    const until = Date.now() + params.ms;
+    let lastRan = now();
+    while (Date.now() < until) {
+      const sliceEnd = Math.min(until, Date.now() + SLICE_MS);
+      while (Date.now() < sliceEnd);
+      lastRan = now();
+      await new Promise((resolve) => setImmediate(resolve));
+      if (options.cooperative && signal?.aborted) {
+        print('job-stop', { tag: params.tag, stoppedAt: lastRan });
+        throw new UnrecoverableError(`cancelled: ${signal.reason}`);
+      }
+    }
+    print('job-stop', { tag: params.tag, stoppedAt: lastRan });
+    return { done: params.tag };
+  },
+  { connection, concurrency: options.concurrency ?? 4 },
+);
+worker.on('error', () => {});
+
+if (options.cooperative) {
+  const subscriber = new Redis(connection);
+  await subscriber.subscribe(`${options.queue}:cancel`);
+  subscriber.on('message', (_channel, message) => worker.cancelJob(JSON.parse(message).jobId, 'client gone'));
+}
+await worker.waitUntilReady();
+print('ready');

@@ -1,0 +1,67 @@
+import { InvalidOptionError } from '@heartwire/core';
+import type { CallContext } from './handler.js';
+import { isJobModule, type JobModule } from './job-module.js';
+import { JobPools } from './job-pools.js';
+import { resolveServerOptions, type ServerOptions } from './options.js';
+
+/** Options of {@link StandalonePools}: the pool options of {@link ServerOptions}, with the same defaults and checks. */
+export type StandalonePoolsOptions = Pick<
+  ServerOptions,
+  'threadPoolSize' | 'threadQueueLimit' | 'processPoolSize' | 'processQueueLimit' | 'jobHeapMb'
+>;
+
+/** How one job run by {@link StandalonePools.run} is watched. */
+export interface StandaloneRunOptions {
+  /** Stops the job when it aborts (its thread terminated, its process killed, or it leaves the queue); `run` rejects with `signal.reason`. */
+  readonly signal: AbortSignal;
+  /** Gets each `ctx.progress(data)` of the job, in order. */
+  readonly onProgress?: (data: unknown) => void;
+  /** What the job's `ctx.method` says. Defaults to `''`. */
+  readonly method?: string;
+  /** What the job's `ctx.id` says. Defaults to 0. */
+  readonly id?: number;
+}
+
+/**
+ * The thread and process pools a server uses, owned by the caller instead: a
+ * module written for `worker(url)` runs here unchanged, for a caller that gets
+ * its jobs from somewhere other than a heartwire connection (a queue, say).
+ */
+export class StandalonePools {
+  private readonly pools: JobPools;
+
+  /** Throws {@link InvalidOptionError} naming an option out of range. */
+  constructor(options: StandalonePoolsOptions = {}) {
+    const { threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb } = options;
+    this.pools = new JobPools(resolveServerOptions({ threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb }));
+  }
+
+  /**
+   * Runs `job`'s module on `params` in its pool. Resolves with its result;
+   * rejects with the job's error (a `HeartwireError`), or with
+   * `options.signal.reason` once the signal aborted.
+   */
+  run(job: JobModule, params: unknown, options: StandaloneRunOptions): Promise<unknown> {
+    if (!isJobModule(job)) throw new InvalidOptionError('job must be made by worker()');
+    const { signal, onProgress } = options;
+    const ctx: CallContext = {
+      method: options.method ?? '',
+      id: options.id ?? 0,
+      signal,
+      remoteAddress: undefined,
+      remotePort: undefined,
+      progress(data) {
+        onProgress?.(data);
+        return !signal.aborted;
+      },
+      // The pools never call it: their jobs are stopped from outside, not by yielding.
+      yield: () => (signal.aborted ? Promise.reject(signal.reason) : new Promise((resolve) => setImmediate(resolve))),
+    };
+    return Promise.resolve(this.pools.handler(job)(params, ctx));
+  }
+
+  /** Stops every job and the threads or processes; resolves once they are gone. */
+  close(): Promise<void> {
+    return this.pools.close();
+  }
+}
