@@ -3,7 +3,7 @@ import http2, { type Http2ServerResponse, type Http2Stream, type ServerHttp2Sess
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
-import { AbortReason, HeartwireError, PayloadError } from '@heartwire/core';
+import { AbortReason, HeartwireError, PayloadError, thrownMessage } from '@heartwire/core';
 import type { CallContext, Handler } from '@heartwire/server';
 import { channels, type HttpCallStartMessage } from './diagnostics.js';
 import type { ResolvedHttpBridgeOptions } from './options.js';
@@ -306,15 +306,4 @@ export class HttpCall implements CallContext, WatchedCall {
 
 function writeFailed(err: Error): AbortReason {
   return new AbortReason('HW_ERR_WRITE_FAILED', `a write to the client failed: ${err.message}`, { cause: err });
-}
-
-/** A thrown value's message, whatever was thrown. */
-function thrownMessage(err: unknown): string {
-  if (err instanceof Error && typeof err.message === 'string') return err.message;
-  if (typeof err === 'string') return err;
-  try {
-    return `the handler threw a non-Error value: ${String(err)}`;
-  } catch {
-    return 'the handler threw a value that is not an Error';
-  }
 }

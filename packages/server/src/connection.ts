@@ -29,6 +29,7 @@ import {
   type LivenessEffect,
   type Welcome,
   writeQueueProbe,
+  thrownMessage,
 } from '@heartwire/core';
 import { channels } from './diagnostics.js';
 import { Call, type CallHost } from './call.js';
@@ -40,7 +41,6 @@ import { closeServerSockets } from './sockets.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ParamsAccount, ParamsBudget } from './params-budget.js';
 import type { Handler } from './handler.js';
-import { thrownMessage } from './thrown-message.js';
 
 /** A handler ready to start once the whole chunk it arrived in was read. */
 interface PendingStart {

@@ -1,7 +1,6 @@
-import { HeartwireError } from '@heartwire/core';
+import { HeartwireError, thrownMessage } from '@heartwire/core';
 import type { JobContext, JobFunction } from './job-module.js';
 import type { JobMessage, JobRequest } from './job-protocol.js';
-import { thrownMessage } from './thrown-message.js';
 
 /** Runs inside a worker thread or child process: the job modules it loaded, by URL. */
 const modules = new Map<string, Promise<JobFunction>>();

@@ -1,10 +1,9 @@
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { HeartwireError } from '@heartwire/core';
+import { HeartwireError, thrownMessage } from '@heartwire/core';
 import type { CallContext } from './handler.js';
 import { JobCall, type JobMessage, type JobRequest } from './job-protocol.js';
 import type { JobPool } from './job-pool.js';
-import { thrownMessage } from './thrown-message.js';
 import type { WorkerTask } from './worker-job.js';
 
 export interface WorkerPoolOptions {
