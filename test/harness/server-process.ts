@@ -4,6 +4,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Waiter } from './waiter.js';
 
+/** What test/fixtures/server.mjs takes. */
+export interface ServerProcessOptions {
+  /** 0 (default): a free one. */
+  readonly port?: number;
+  readonly drainMs?: number;
+  /** Every `work` call runs until the process dies (30 s at most), whatever its `ms`. */
+  readonly hang?: boolean;
+}
+
 /**
  * A real heartwire server in its own process (test/fixtures/server.mjs, on
  * the built @heartwire/server), for tests that kill, stop and restart
@@ -15,7 +24,7 @@ export class ServerProcess {
   readonly exited: Promise<unknown>;
   private readonly waiter = new Waiter();
 
-  private constructor(options: { port?: number; drainMs?: number }) {
+  private constructor(options: ServerProcessOptions) {
     const fixture = fileURLToPath(new URL('../fixtures/server.mjs', import.meta.url));
     this.process = spawn(process.execPath, [fixture, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.exited = once(this.process, 'exit');
@@ -26,7 +35,7 @@ export class ServerProcess {
   }
 
   /** Starts a server process and resolves once it listens; `port` 0 (default) picks a free one. */
-  static async start(options: { port?: number; drainMs?: number } = {}): Promise<ServerProcess & { port: number }> {
+  static async start(options: ServerProcessOptions = {}): Promise<ServerProcess & { port: number }> {
     const server = new ServerProcess(options);
     const { port } = (await server.line('listening')) as unknown as { port: number };
     return Object.assign(server, { port });
