@@ -140,16 +140,19 @@ describe('jobs in worker threads', () => {
   });
 
   it('past threadQueueLimit a call fails at once with HW_ERR_QUEUE_FULL; the queue then drains', async () => {
-    const { port } = await setup({ threadQueueLimit: 1 });
+    const { port, beacons } = await setup({ threadQueueLimit: 1 });
     const child = await connected(port);
-    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'q1', ms: 300 } });
-    await child.waitFor('progress', (e) => e.id === 1);
+    // The thread stays busy until released: a 300 ms spin could end before call 3, sent after
+    // four hops through the child's pipes, arrived; call 2 would then run and leave room for it.
+    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'q1' } });
+    const q1 = await beacons.started('q1');
     child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'echo', value: 'waits' } });
     await child.waitFor('accepted', (e) => e.id === 2);
     child.send({ cmd: 'call', id: 3, method: 'job', params: { kind: 'echo', value: 'refused' } });
     const refused = await child.waitFor('error', (e) => e.id === 3);
     expect(refused.code).toBe('HW_ERR_QUEUE_FULL');
     expect(refused.message).toContain('threadQueueLimit');
+    beacons.release(q1);
     expect((await child.waitFor('result', (e) => e.id === 2)).value).toMatchObject({ echo: 'waits' });
     expect((await child.waitFor('result', (e) => e.id === 1)).value).toEqual({ done: 'q1' });
   });
