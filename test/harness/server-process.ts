@@ -51,6 +51,16 @@ export class ServerProcess {
     return this.lines.filter((l) => l.event === 'call').map((l) => l.tag);
   }
 
+  /**
+   * {@link calls}, once the call tagged `last` has been reported. Its line comes through the
+   * process's stdout and its result through the socket: a result in hand says nothing of the
+   * line. Lines keep their order, so every call started before `last` is in the list.
+   */
+  async callsThrough(last: unknown): Promise<unknown[]> {
+    await this.line('call', (l) => l.tag === last);
+    return this.calls();
+  }
+
   /** Kills it for good (SIGKILL) and waits until it is gone. */
   async kill(): Promise<void> {
     if (this.process.exitCode === null && this.process.signalCode === null) {
