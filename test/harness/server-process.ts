@@ -46,11 +46,6 @@ export class ServerProcess {
     return this.waiter.until(() => this.lines.find((l) => l.event === event && match(l)), `"${event}" from the server process`, timeoutMs);
   }
 
-  /** Tags of the `work` calls this server started. */
-  calls(): unknown[] {
-    return this.lines.filter((l) => l.event === 'call').map((l) => l.tag);
-  }
-
   /**
    * {@link calls}, once the call tagged `last` has been reported. Its line comes through the
    * process's stdout and its result through the socket: a result in hand says nothing of the
@@ -59,6 +54,11 @@ export class ServerProcess {
   async callsThrough(last: unknown): Promise<unknown[]> {
     await this.line('call', (l) => l.tag === last);
     return this.calls();
+  }
+
+  /** Tags of the `work` calls this server started. */
+  calls(): unknown[] {
+    return this.lines.filter((l) => l.event === 'call').map((l) => l.tag);
   }
 
   /** Kills it for good (SIGKILL) and waits until it is gone. */
