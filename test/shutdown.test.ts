@@ -220,12 +220,16 @@ describe('SIGTERM, as the README shows it', () => {
     cleanups.push(() => server.kill());
     const c = await client(server.port);
     const goaway = once(c, 'goaway');
-    const work = c.call('work', { ms: 600, tag: 'long' });
+    // 600 ms from the SIGTERM, not from the start: however late the 'call' line reaches us, the
+    // call is still in flight when the signal comes.
+    const work = c.call('work', { ms: 600, tag: 'long', fromSigterm: true });
     await server.line('call', (l) => l.tag === 'long');
     server.process.kill('SIGTERM');
-    await server.line('sigterm');
+    // Right after the GOAWAY event, before this client can have read anything after it: the call
+    // is refused because of the GOAWAY, whatever the server did since.
     await goaway;
     await expect(c.call('work', { ms: 1 })).rejects.toMatchObject({ code: 'HW_ERR_SERVER_CLOSING' });
+    await server.line('sigterm');
     await expect(work).resolves.toMatchObject({ worked: 600, tag: 'long' });
     await server.line('exiting');
     const [code] = (await server.exited) as [number];

@@ -263,8 +263,8 @@ describe('heartbeats and detection over TLS, with real client processes', () => 
     }
   });
 
-  async function tlsChild(port: number): Promise<ChildClient> {
-    const child = new ChildClient(port, { tls: { ca: certs.ca, key: certs.clientKey, cert: certs.clientCert } });
+  async function tlsChild(port: number, options: Record<string, unknown> = {}): Promise<ChildClient> {
+    const child = new ChildClient(port, { tls: { ca: certs.ca, key: certs.clientKey, cert: certs.clientCert }, ...options });
     children.push(child);
     await child.waitFor('connected');
     return child;
@@ -288,7 +288,10 @@ describe('heartbeats and detection over TLS, with real client processes', () => 
 
   it('a frozen client (SIGSTOP) → HW_ERR_PEER_SILENT within heartbeatMs + silentMs, then reset: the thawed client sees its call fail', async () => {
     const s = await server({ ...BOUNDS, tls: mutual() });
-    const child = await tlsChild(s.port);
+    // Thawed, a client with the default bound (600 ms here) finds its own silence timer long
+    // overdue and the server's RST waiting: two verdicts, and which one it reached first was
+    // left to chance. With a bound it cannot reach, the reset is the only thing it can learn.
+    const child = await tlsChild(s.port, { serverSilentMs: 60_000 });
     child.send({ cmd: 'call', id: 1, method: 'job', params: null });
     await child.waitFor('accepted', (e) => e.id === 1);
     // Heartbeats flow over TLS while the job runs: a second of them changes nothing.
@@ -298,14 +301,16 @@ describe('heartbeats and detection over TLS, with real client processes', () => 
     const abort = await s.events.abort();
     expect(abort.reason.code).toBe('HW_ERR_PEER_SILENT');
     const took = abort.at - frozenAt;
-    expect(took).toBeGreaterThanOrEqual(BOUNDS.silentMs - 50);
+    // A PING sent up to one interval before the freeze may be unanswered only because the child was
+    // not scheduled to read it in time (a busy machine): the verdict may come that much sooner.
+    expect(took).toBeGreaterThanOrEqual(BOUNDS.silentMs - BOUNDS.heartbeatMs);
     expect(took).toBeLessThan(BOUNDS.heartbeatMs + BOUNDS.silentMs + 1500);
     // The server reset the TCP connection under TLS: once thawed, the client learns its call is lost.
     child.kill('SIGCONT');
     const error = await child.waitFor('error', (e) => e.id === 1);
-    expect(['HW_ERR_CONNECTION_LOST', 'HW_ERR_SERVER_SILENT']).toContain(error.code);
+    expect(error.code).toBe('HW_ERR_CONNECTION_LOST');
     const closed = await child.waitFor('closed');
-    expect(closed.code).toBeDefined();
+    expect(closed.code).toBe('HW_ERR_CONNECTION_LOST');
   });
 
   it('the client side over TLS: a frozen server → the call rejects with HW_ERR_SERVER_SILENT', async () => {

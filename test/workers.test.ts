@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, worker, type HeartwireServer, type ServerOptions } from '@heartwire/server';
 import { ChildClient } from './harness/child.js';
@@ -5,6 +6,8 @@ import { JobBeacons } from './harness/job-beacons.js';
 import { ServerEvents, startServer } from './harness/server.js';
 
 const JOBS = new URL('./fixtures/jobs.mjs', import.meta.url);
+/** How long a queued call waits for the one thread, from its ACCEPTED: well past a 400 ms silent bound. */
+const QUEUED_MS = 1500;
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -88,19 +91,32 @@ describe('jobs in worker threads', () => {
   });
 
   it('a queued call has its early header and heartbeats while it waits: a client expecting frames every 400 ms waits 1.5 s', async () => {
-    const { port, events } = await setup({ heartbeatMs: 100, silentMs: 300 });
+    const { port, events, beacons } = await setup({ heartbeatMs: 100, silentMs: 300 }, (server) => {
+      // Runs on the same one thread as `job`; its own name tells the two calls apart on the server.
+      server.handle('queued', worker(JOBS));
+    });
     const first = await connected(port);
     const second = await connected(port, { serverSilentMs: 400 });
-    first.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'ahead', ms: 1500 } });
-    await first.waitFor('progress', (e) => e.id === 1);
-    second.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'echo', value: 'queued' } });
+    first.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'ahead' } });
+    const ahead = await beacons.started('ahead');
+    second.send({ cmd: 'call', id: 1, method: 'queued', params: { kind: 'echo', value: 'queued' } });
     const accepted = await second.waitFor('accepted', (e) => e.id === 1);
+    // The wait itself is under test: the thread stays busy for QUEUED_MS from the moment the
+    // queued call was accepted, however long the hops through the two clients took.
+    await sleep(QUEUED_MS);
+    beacons.release(ahead);
     const queuedResult = await second.waitFor('result', (e) => e.id === 1);
-    const aheadResult = await first.waitFor('result', (e) => e.id === 1);
+    expect((await first.waitFor('result', (e) => e.id === 1)).value).toEqual({ done: 'ahead' });
     expect(queuedResult.value).toMatchObject({ echo: 'queued' });
-    // It waited for the whole spin, far past its 400 ms bound, with no false verdict on either side.
-    expect(queuedResult.receivedAt - accepted.receivedAt).toBeGreaterThan(1000);
-    expect(aheadResult.receivedAt).toBeLessThan(queuedResult.receivedAt);
+    // It waited far past its 400 ms bound, with no false verdict on either side. Both times are
+    // the second client's own clock.
+    expect((queuedResult.t as number) - (accepted.t as number)).toBeGreaterThan(1000);
+    // The spin ended before the call it held up. The server's order of events, not the moments
+    // two client processes printed their results: nothing orders those.
+    expect(events.ends.map((e) => [e.method, e.outcome])).toEqual([
+      ['job', 'result'],
+      ['queued', 'result'],
+    ]);
     expect(second.events.filter((e) => e.event === 'error' || e.event === 'closed')).toEqual([]);
     expect(events.aborts).toEqual([]);
   });
@@ -124,16 +140,19 @@ describe('jobs in worker threads', () => {
   });
 
   it('past threadQueueLimit a call fails at once with HW_ERR_QUEUE_FULL; the queue then drains', async () => {
-    const { port } = await setup({ threadQueueLimit: 1 });
+    const { port, beacons } = await setup({ threadQueueLimit: 1 });
     const child = await connected(port);
-    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'q1', ms: 300 } });
-    await child.waitFor('progress', (e) => e.id === 1);
+    // The thread stays busy until released: a 300 ms spin could end before call 3, sent after
+    // four hops through the child's pipes, arrived; call 2 would then run and leave room for it.
+    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'q1' } });
+    const q1 = await beacons.started('q1');
     child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'echo', value: 'waits' } });
     await child.waitFor('accepted', (e) => e.id === 2);
     child.send({ cmd: 'call', id: 3, method: 'job', params: { kind: 'echo', value: 'refused' } });
     const refused = await child.waitFor('error', (e) => e.id === 3);
     expect(refused.code).toBe('HW_ERR_QUEUE_FULL');
     expect(refused.message).toContain('threadQueueLimit');
+    beacons.release(q1);
     expect((await child.waitFor('result', (e) => e.id === 2)).value).toMatchObject({ echo: 'waits' });
     expect((await child.waitFor('result', (e) => e.id === 1)).value).toEqual({ done: 'q1' });
   });

@@ -6,7 +6,10 @@ import { Waiter } from './waiter.js';
 export interface JobBeacon {
   readonly tag: string;
   readonly threadId: number;
-  /** Bumped by the job's loop, shared with this thread: it stops moving once the job's thread stops. */
+  /**
+   * Shared with this thread. Cell 0 is bumped by the job's loop: it stops moving once the job's
+   * thread stops. Cell 1 is the release switch: set, the loop returns ({@link JobBeacons.release}).
+   */
   readonly counter: Int32Array;
 }
 
@@ -29,6 +32,11 @@ export class JobBeacons {
 
   started(tag: string, timeoutMs = 20_000): Promise<JobBeacon> {
     return this.waiter.until(() => this.beacons.find((b) => b.tag === tag), `start of job "${tag}"`, timeoutMs);
+  }
+
+  /** Makes the job's loop return now, so the test, not a clock in the job, decides how long it runs. */
+  release(beacon: JobBeacon): void {
+    Atomics.store(beacon.counter, 1, 1);
   }
 
   /**

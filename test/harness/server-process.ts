@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { ServerOptions } from '@heartwire/server';
 import { Waiter } from './waiter.js';
 
-/** Where it listens, how long SIGTERM lets calls drain, and its `createServer` options. */
+/** Where it listens, how long SIGTERM lets calls drain, its `createServer` options, and whether its jobs hang. */
 export interface ServerProcessOptions {
   readonly port?: number;
   readonly drainMs?: number;
   readonly server?: ServerOptions;
+  /** Every `work` call runs until the process dies (30 s at most), whatever its `ms`. */
+  readonly hang?: boolean;
 }
 
 /**
@@ -43,6 +45,16 @@ export class ServerProcess {
   /** The first line (recorded or future) with this event that matches. */
   line(event: string, match: (l: Record<string, unknown>) => boolean = () => true, timeoutMs = 10_000): Promise<Record<string, unknown>> {
     return this.waiter.until(() => this.lines.find((l) => l.event === event && match(l)), `"${event}" from the server process`, timeoutMs);
+  }
+
+  /**
+   * {@link calls}, once the call tagged `last` has been reported. Its line comes through the
+   * process's stdout and its result through the socket: a result in hand says nothing of the
+   * line. Lines keep their order, so every call started before `last` is in the list.
+   */
+  async callsThrough(last: unknown): Promise<unknown[]> {
+    await this.line('call', (l) => l.tag === last);
+    return this.calls();
   }
 
   /** Tags of the `work` calls this server started. */

@@ -2,7 +2,7 @@ import diagnostics from 'node:diagnostics_channel';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { createServer, type HeartwireServer, type ServerOptions } from '@heartwire/server';
-import type { CallAbortMessage, ConnectionCloseMessage } from '@heartwire/server';
+import type { CallAbortMessage, CallEndMessage, ConnectionCloseMessage } from '@heartwire/server';
 import { Waiter } from './waiter.js';
 
 /** A server on `host` (127.0.0.1 unless told) and an ephemeral port (or `port`, to take over one). */
@@ -30,6 +30,8 @@ export async function startServer(
 export class ServerEvents {
   readonly aborts: CallAbortMessage[] = [];
   readonly closes: ConnectionCloseMessage[] = [];
+  /** Calls that ended, in the order the server ended them (one process, one clock). */
+  readonly ends: CallEndMessage[] = [];
   private readonly waiter = new Waiter();
   private readonly onAbort = (message: unknown): void => {
     this.aborts.push(message as CallAbortMessage);
@@ -39,15 +41,21 @@ export class ServerEvents {
     this.closes.push(message as ConnectionCloseMessage);
     this.waiter.wake();
   };
+  private readonly onEnd = (message: unknown): void => {
+    this.ends.push(message as CallEndMessage);
+    this.waiter.wake();
+  };
 
   constructor() {
     diagnostics.subscribe('heartwire:server:call:abort', this.onAbort);
     diagnostics.subscribe('heartwire:server:connection:close', this.onClose);
+    diagnostics.subscribe('heartwire:server:call:end', this.onEnd);
   }
 
   dispose(): void {
     diagnostics.unsubscribe('heartwire:server:call:abort', this.onAbort);
     diagnostics.unsubscribe('heartwire:server:connection:close', this.onClose);
+    diagnostics.unsubscribe('heartwire:server:call:end', this.onEnd);
   }
 
   /** Resolves with the first abort (recorded or future) that matches, or rejects after `timeoutMs`. */
