@@ -8,7 +8,7 @@ import { abortOf, KiB, MiB, serveSlowLink as serve, SLACK_MS } from './harness/s
 
 /*
  * Frozen peers on slow links (PROTOCOL.md §5): a paced proxy delivers one
- * direction at 256 KiB/s while a large frame crosses it, and the client (or
+ * direction at 256 KiB/s (1 MiB/s in one case) while a large frame crosses it, and the client (or
  * the server) is frozen with SIGSTOP halfway. Any byte still counts as life,
  * so the verdict waits for what the path's buffers already held, then comes
  * within the bound §5 gives. Each test owns its server, proxy and processes,
@@ -19,6 +19,11 @@ import { abortOf, KiB, MiB, serveSlowLink as serve, SLACK_MS } from './harness/s
 const heartbeatMs = 500;
 const silentMs = 1500;
 const bytesPerSecond = 256 * KiB;
+/**
+ * Each test waits for the path's buffers to drain, which takes seconds: the kernel on loopback
+ * holds a few MiB behind a slow reader (2.6 MB and 3.4 to 5.5 MB seen here).
+ */
+const TEST_TIMEOUT_MS = 60_000;
 /** Far more than the kernels' buffers hold on loopback (a few MiB): the transfer outlives the freeze. */
 const BIG = { maxFrameBytes: 16 * MiB, maxWriteBacklogBytes: 16 * MiB };
 
@@ -33,7 +38,7 @@ async function withCleanups(body: (cleanups: Array<() => unknown>) => Promise<vo
 }
 
 describe.concurrent('a frozen peer on a slow link is still caught', () => {
-  it('client frozen (SIGSTOP) mid-upload: HW_ERR_PEER_SILENT once the path has drained and silentMs passed', () =>
+  it('client frozen (SIGSTOP) mid-upload at 256 KiB/s: HW_ERR_PEER_SILENT once the path has drained and silentMs passed', () =>
     withCleanups(async (cleanups) => {
       const { jobs, port, close } = await serve({ heartbeatMs, silentMs });
       cleanups.push(close);
@@ -64,9 +69,9 @@ describe.concurrent('a frozen peer on a slow link is still caught', () => {
       expect(sinceLastByte).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
       // The documented bound: heartbeatMs + silentMs + what was in the path's buffers at the rate of the link.
       expect(sinceFreeze).toBeLessThan(heartbeatMs + silentMs + (drained / bytesPerSecond) * 1000 + SLACK_MS);
-    }));
+    }), TEST_TIMEOUT_MS);
 
-  it('client frozen (SIGSTOP) mid-download: caught within heartbeatMs + silentMs, as stalled (our output was backed up)', () =>
+  it('client frozen (SIGSTOP) mid-download at 256 KiB/s: caught within heartbeatMs + silentMs, as stalled (our output was backed up)', () =>
     withCleanups(async (cleanups) => {
       // Node still holds most of the result at the verdict, so it is stalled, not silent (PROTOCOL.md §5).
       const { jobs, port, close } = await serve({ heartbeatMs, silentMs, stallMs: 60_000, ...BIG });
@@ -89,13 +94,15 @@ describe.concurrent('a frozen peer on a slow link is still caught', () => {
       expect(abort.reason.code).toBe('HW_ERR_PEER_STALLED');
       expect(sinceFreeze).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
       expect(abort.at - link.toServer.lastWriteAt).toBeGreaterThanOrEqual(silentMs - 1);
-    }));
+    }), TEST_TIMEOUT_MS);
 
-  it('server frozen (SIGSTOP) mid-download: HW_ERR_SERVER_SILENT heartbeatMs + silentMs after the last byte', () =>
+  it('server frozen (SIGSTOP) mid-download at 1 MiB/s: HW_ERR_SERVER_SILENT heartbeatMs + silentMs after the last byte', () =>
     withCleanups(async (cleanups) => {
+      // Faster than the other cases: what the server's kernel holds (up to ~6 MB) drains here, at this rate.
+      const downlink = 1024 * KiB;
       const server = await ServerProcess.start({ server: { heartbeatMs, silentMs, ...BIG } });
       cleanups.push(() => server.kill());
-      const proxy = await FaultProxy.start({ port: server.port, pace: { toClient: { bytesPerSecond } } });
+      const proxy = await FaultProxy.start({ port: server.port, pace: { toClient: { bytesPerSecond: downlink } } });
       cleanups.push(() => proxy.close());
       const client = await connect({ host: '127.0.0.1', port: proxy.port, maxFrameBytes: BIG.maxFrameBytes });
       cleanups.push(() => client.close());
@@ -116,9 +123,9 @@ describe.concurrent('a frozen peer on a slow link is still caught', () => {
       expect(error.code).toBe('HW_ERR_SERVER_SILENT');
       expect(sinceLastByte).toBeGreaterThanOrEqual(heartbeatMs + silentMs - 1);
       expect(sinceLastByte).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
-    }));
+    }), TEST_TIMEOUT_MS);
 
-  it('server frozen (SIGSTOP) mid-upload: caught within heartbeatMs + silentMs, as stalled (our output was backed up)', () =>
+  it('server frozen (SIGSTOP) mid-upload at 256 KiB/s: caught within heartbeatMs + silentMs, as stalled (our output was backed up)', () =>
     withCleanups(async (cleanups) => {
       // The client still holds most of the upload at the verdict, so it is stalled, not silent.
       const server = await ServerProcess.start({ server: { heartbeatMs, silentMs, maxFrameBytes: BIG.maxFrameBytes } });
@@ -139,5 +146,5 @@ describe.concurrent('a frozen peer on a slow link is still caught', () => {
       expect(error.code).toBe('HW_ERR_SERVER_STALLED');
       expect(sinceFreeze).toBeLessThan(heartbeatMs + silentMs + SLACK_MS);
       expect(performance.now() - link.toClient.lastWriteAt).toBeGreaterThanOrEqual(heartbeatMs + silentMs - 1);
-    }));
+    }), TEST_TIMEOUT_MS);
 });
