@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Waiter } from './waiter.js';
+import { killAndWait } from './kill-and-wait.js';
 
 /** A line the fixture printed, with the parent's `performance.now()` when it arrived. */
 export interface ChildEvent {
@@ -77,11 +78,8 @@ export class ChildClient {
     return at;
   }
 
-  /** Makes sure the process is gone (also resumes a frozen one so it can die). */
-  async dispose(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) {
-      this.process.kill('SIGKILL');
-      await this.exited;
-    }
+  /** Makes sure the process is gone (SIGKILL, which ends a frozen one too). */
+  dispose(): Promise<void> {
+    return killAndWait(this.process, this.exited);
   }
 }

@@ -9,6 +9,7 @@ import { createServer, type HeartwireServer, type ServerOptions } from '@heartwi
 import { createHttpBridge, type HttpBridge, type HttpBridgeOptions, type HttpCallAbortMessage, type HttpCallEndMessage } from '@heartwire/http';
 import type { TestCertificates } from './certs.js';
 import { Waiter } from './waiter.js';
+import { killAndWait } from './kill-and-wait.js';
 
 /** An abort the bridge published; `at` is when it decided. */
 export type RecordedAbort = HttpCallAbortMessage;
@@ -150,10 +151,8 @@ export class Curl {
     return at;
   }
 
-  async dispose(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) {
-      this.process.kill('SIGKILL');
-      await this.exited;
-    }
+  /** Makes sure the process is gone (SIGKILL, which ends a frozen one too). */
+  dispose(): Promise<void> {
+    return killAndWait(this.process, this.exited);
   }
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Waiter } from './waiter.js';
+import { killAndWait } from './kill-and-wait.js';
 
 /** A line a fixture printed: `event`, `t` (its clock as epoch ms), and its fields. */
 export interface Line {
@@ -66,11 +67,8 @@ export class LineProcess {
     return at;
   }
 
-  /** Makes sure it is gone (SIGKILL; a frozen one dies too). */
-  async dispose(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) {
-      this.process.kill('SIGKILL');
-      await this.exited;
-    }
+  /** Makes sure the process is gone (SIGKILL, which ends a frozen one too). */
+  dispose(): Promise<void> {
+    return killAndWait(this.process, this.exited);
   }
 }

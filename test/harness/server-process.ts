@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ServerOptions } from '@heartwire/server';
 import { Waiter } from './waiter.js';
+import { killAndWait } from './kill-and-wait.js';
 
 /** Where it listens, how long SIGTERM lets calls drain, its `createServer` options, and whether its jobs hang. */
 export interface ServerProcessOptions {
@@ -63,10 +64,7 @@ export class ServerProcess {
   }
 
   /** Kills it for good (SIGKILL, which ends a frozen process too) and waits until it is gone. */
-  async kill(): Promise<void> {
-    if (this.process.exitCode === null && this.process.signalCode === null) {
-      this.process.kill('SIGKILL');
-      await this.exited;
-    }
+  kill(): Promise<void> {
+    return killAndWait(this.process, this.exited);
   }
 }
