@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, listening, stop, type Nginx } from './nginx.js';
+import { freePort } from './free-port.js';
+import { listening, stop, type Nginx } from './nginx.js';
 
 const run = promisify(execFile);
 

@@ -1,10 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
 
@@ -44,16 +44,6 @@ async function streamModule(): Promise<StreamModule> {
 export async function nginxUnavailable(): Promise<string | undefined> {
   const stream = await streamModule();
   return stream.kind === 'missing' ? stream.why : undefined;
-}
-
-/** A loopback port that was free a moment ago (nginx binds it itself; a lost race is retried). */
-export async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 function config(dir: string, stream: StreamModule, port: number, upstreamPort: number, proxyTimeout: string): string {
