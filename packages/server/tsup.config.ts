@@ -8,6 +8,6 @@ import base from '../../tsup.config.base';
  */
 export default defineConfig({
   ...base,
-  entry: ['src/index.ts', 'src/worker-job.ts', 'src/process-job.ts'],
+  entry: { index: 'src/index.ts', 'worker-job': 'src/jobs/worker-entry.ts', 'process-job': 'src/jobs/process-entry.ts' },
   shims: true,
 });

@@ -1,6 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { AbortReason, HeartwireError } from '@heartwire/core';
-import type { JobIsolation } from './job-module.js';
+import type { JobIsolation } from './jobs/module.js';
 
 /**
  * Observability through diagnostics_channel: the library never logs. Each

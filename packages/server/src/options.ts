@@ -10,7 +10,7 @@ import {
   withDefaults,
   type CodecLimits,
 } from '@heartwire/core';
-import type { Authenticate } from './auth.js';
+import type { Authenticate } from './connection/auth.js';
 
 /** Options of {@link createServer}. Every field is optional; see {@link DEFAULT_SERVER_OPTIONS}. */
 export interface ServerOptions {

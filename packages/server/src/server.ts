@@ -1,16 +1,16 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost } from './connection/connection.js';
 import { DrainDeadline, resolveCloseArgs, type CloseCallback, type CloseOptions } from './drain.js';
-import { AddressLimit } from './address-limit.js';
-import { Listener, type AcceptedSockets } from './listener.js';
-import { ParamsBudget } from './params-budget.js';
-import { refuseConnection } from './refuse.js';
-import type { Handler } from './handler.js';
-import { isJobModule, type JobModule } from './job-module.js';
-import { JobPools } from './job-pools.js';
-import { LoopWatchdog } from './loop-watchdog.js';
+import { AddressLimit } from './listen/address-limit.js';
+import { Listener, type AcceptedSockets } from './listen/listener.js';
+import { ParamsBudget } from './connection/params-budget.js';
+import { refuseConnection } from './listen/refuse.js';
+import type { Handler } from './calls/handler.js';
+import { isJobModule, type JobModule } from './jobs/module.js';
+import { JobPools } from './jobs/pool-set.js';
+import { LoopWatchdog } from './calls/loop-watchdog.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AbortReason } from '@heartwire/core';
-import { Call, type CallHost } from '../src/call.js';
+import { Call, type CallHost } from '../src/calls/call.js';
 
 function host(): CallHost & { sent: [Call, unknown][] } {
   const sent: [Call, unknown][] = [];

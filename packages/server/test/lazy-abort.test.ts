@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AbortReason } from '@heartwire/core';
-import { LazyAbortController } from '../src/lazy-abort.js';
+import { LazyAbortController } from '../src/calls/lazy-abort.js';
 
 describe('LazyAbortController', () => {
   it('makes one signal, on first use, and fires it once with the first reason', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AddressLimit } from '../src/address-limit.js';
-import { PARAMS_FLOOR_BYTES, ParamsBudget } from '../src/params-budget.js';
+import { AddressLimit } from '../src/listen/address-limit.js';
+import { PARAMS_FLOOR_BYTES, ParamsBudget } from '../src/connection/params-budget.js';
 
 const KiB = 1024;
 

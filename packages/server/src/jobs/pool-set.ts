@@ -1,10 +1,10 @@
 import { HeartwireError } from '@heartwire/core';
-import { channels } from './diagnostics.js';
-import type { Handler } from './handler.js';
-import { PROCESS_ENTRY, WORKER_ENTRY } from './job-entries.js';
-import type { JobIsolation, JobModule } from './job-module.js';
-import type { JobPool } from './job-pool.js';
-import type { ResolvedServerOptions } from './options.js';
+import { channels } from '../diagnostics.js';
+import type { Handler } from '../calls/handler.js';
+import { PROCESS_ENTRY, WORKER_ENTRY } from './entries.js';
+import type { JobIsolation, JobModule } from './module.js';
+import type { JobPool } from './pool.js';
+import type { ResolvedServerOptions } from '../options.js';
 import { ProcessPool } from './process-pool.js';
 import { WorkerPool } from './worker-pool.js';
 

@@ -1,5 +1,5 @@
 import { HeartwireError } from '@heartwire/core';
-import type { CallContext } from './handler.js';
+import type { CallContext } from '../calls/handler.js';
 
 /** What a worker thread or child process is asked to run. */
 export interface JobRequest {

@@ -1,5 +1,5 @@
-import type { CallContext } from './handler.js';
-import type { JobRequest } from './job-protocol.js';
+import type { CallContext } from '../calls/handler.js';
+import type { JobRequest } from './protocol.js';
 
 /**
  * Where jobs run off the main thread: a pool of worker threads or of child

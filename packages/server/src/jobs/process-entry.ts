@@ -3,8 +3,8 @@
  * time, progress and outcome back over the IPC channel (ordered). It says
  * `ready` once it listens, so no request can arrive before its listener.
  */
-import { READY, type JobMessage, type JobRequest } from './job-protocol.js';
-import { runJob } from './job-runner.js';
+import { READY, type JobMessage, type JobRequest } from './protocol.js';
+import { runJob } from './runner.js';
 
 const send = (message: JobMessage | typeof READY): void => {
   process.send?.(message);

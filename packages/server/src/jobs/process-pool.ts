@@ -1,9 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { HeartwireError } from '@heartwire/core';
-import type { CallContext } from './handler.js';
-import { JobCall, type JobMessage, type JobRequest, type READY } from './job-protocol.js';
-import type { JobPool } from './job-pool.js';
+import type { CallContext } from '../calls/handler.js';
+import { JobCall, type JobMessage, type JobRequest, type READY } from './protocol.js';
+import type { JobPool } from './pool.js';
 
 export interface ProcessPoolOptions {
   /** process-job.js, built. */

@@ -1,6 +1,6 @@
 import { HeartwireError, thrownMessage } from '@heartwire/core';
-import type { JobContext, JobFunction } from './job-module.js';
-import type { JobMessage, JobRequest } from './job-protocol.js';
+import type { JobContext, JobFunction } from './module.js';
+import type { JobMessage, JobRequest } from './protocol.js';
 
 /** Runs inside a worker thread or child process: the job modules it loaded, by URL. */
 const modules = new Map<string, Promise<JobFunction>>();

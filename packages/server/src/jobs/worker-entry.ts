@@ -4,8 +4,8 @@
  * job's own MessagePort, in order.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { JobRequest } from './job-protocol.js';
-import { runJob } from './job-runner.js';
+import type { JobRequest } from './protocol.js';
+import { runJob } from './runner.js';
 
 export interface WorkerTask extends JobRequest {
   readonly port: MessagePort;

@@ -1,6 +1,6 @@
-import { channels } from './diagnostics.js';
+import { channels } from '../diagnostics.js';
 import type { Handler } from './handler.js';
-import { serverScheduler } from './scheduler.js';
+import { serverScheduler } from '../scheduler.js';
 
 const now = serverScheduler.now;
 

@@ -1,6 +1,6 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Hello } from '@heartwire/core';
-import type { ServerSockets } from './sockets.js';
+import type { ServerSockets } from '../listen/sockets.js';
 
 /** What the authentication hook knows of the client besides its HELLO. */
 export interface PeerInfo {

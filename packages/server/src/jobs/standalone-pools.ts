@@ -1,8 +1,8 @@
 import { InvalidOptionError } from '@heartwire/core';
-import type { CallContext } from './handler.js';
-import { isJobModule, type JobModule } from './job-module.js';
-import { JobPools } from './job-pools.js';
-import { resolveServerOptions, type ServerOptions } from './options.js';
+import type { CallContext } from '../calls/handler.js';
+import { isJobModule, type JobModule } from './module.js';
+import { JobPools } from './pool-set.js';
+import { resolveServerOptions, type ServerOptions } from '../options.js';
 
 /** Options of {@link StandalonePools}: the pool options of {@link ServerOptions}, with the same defaults and checks. */
 export type StandalonePoolsOptions = Pick<

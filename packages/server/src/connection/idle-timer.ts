@@ -1,5 +1,5 @@
 import type { SchedulerTimer } from '@heartwire/core';
-import { serverScheduler } from './scheduler.js';
+import { serverScheduler } from '../scheduler.js';
 
 /**
  * A connection's idle deadline (`idleTimeoutMs`) on the server's shared

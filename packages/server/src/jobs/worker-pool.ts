@@ -1,10 +1,10 @@
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { HeartwireError, thrownMessage } from '@heartwire/core';
-import type { CallContext } from './handler.js';
-import { JobCall, type JobMessage, type JobRequest } from './job-protocol.js';
-import type { JobPool } from './job-pool.js';
-import type { WorkerTask } from './worker-job.js';
+import type { CallContext } from '../calls/handler.js';
+import { JobCall, type JobMessage, type JobRequest } from './protocol.js';
+import type { JobPool } from './pool.js';
+import type { WorkerTask } from './worker-entry.js';
 
 export interface WorkerPoolOptions {
   /** worker-job.js, built. */

@@ -31,16 +31,16 @@ import {
   writeQueueProbe,
   thrownMessage,
 } from '@heartwire/core';
-import { channels } from './diagnostics.js';
-import { Call, type CallHost } from './call.js';
-import { serverScheduler } from './scheduler.js';
-import type { ResolvedServerOptions } from './options.js';
+import { channels } from '../diagnostics.js';
+import { Call, type CallHost } from '../calls/call.js';
+import { serverScheduler } from '../scheduler.js';
+import type { ResolvedServerOptions } from '../options.js';
 import { checkAuthentication, peerInfo } from './auth.js';
-import type { AcceptedSockets } from './listener.js';
-import { closeServerSockets } from './sockets.js';
+import type { AcceptedSockets } from '../listen/listener.js';
+import { closeServerSockets } from '../listen/sockets.js';
 import { IdleTimer } from './idle-timer.js';
 import type { ParamsAccount, ParamsBudget } from './params-budget.js';
-import type { Handler } from './handler.js';
+import type { Handler } from '../calls/handler.js';
 
 /** A handler ready to start once the whole chunk it arrived in was read. */
 interface PendingStart {

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { channels } from './diagnostics.js';
-import type { ResolvedServerOptions } from './options.js';
+import { channels } from '../diagnostics.js';
+import type { ResolvedServerOptions } from '../options.js';
 import type { ServerSockets } from './sockets.js';
 
 /** A connection ready to speak heartwire: TCP accepted and, with TLS, the TLS handshake done. */
