@@ -217,7 +217,7 @@ describe('params budget (maxParamsBytes, maxParamsBytesPerConnection, maxOverBud
     await p.frame(isFrame(FrameType.ACCEPTED, 7), WAIT_MS);
     s.releaseAll();
     expect(await result(p, 7)).toBe(200 * KiB);
-    await expect.poll(() => s.server.paramsBudget.held, { timeout: WAIT_MS }).toBe(0);
+    await expect.poll(() => s.server.paramsBytesHeld, { timeout: WAIT_MS }).toBe(0);
   });
 
   it('a full server budget refuses large calls from everyone, yet each connection\'s first 64 KiB still fit', async () => {
@@ -232,10 +232,10 @@ describe('params budget (maxParamsBytes, maxParamsBytesPerConnection, maxOverBud
     expect(await result(light, 3)).toBe('x'.repeat(1000));
     light.call(5, 'hold', new Uint8Array(60 * KiB));
     await light.frame(isFrame(FrameType.ACCEPTED, 5), WAIT_MS);
-    expect(s.server.paramsBudget.held).toBeGreaterThan(300 * KiB);
+    expect(s.server.paramsBytesHeld).toBeGreaterThan(300 * KiB);
     s.releaseAll();
     await Promise.all([result(heavy, 1), result(light, 5)]);
-    expect(s.server.paramsBudget.held).toBe(0);
+    expect(s.server.paramsBytesHeld).toBe(0);
   });
 
   it('a client that keeps pushing past its share is cut off with GOAWAY HW_ERR_OVER_BUDGET; what it held is given back', async () => {
@@ -249,7 +249,7 @@ describe('params budget (maxParamsBytes, maxParamsBytesPerConnection, maxOverBud
     expect(body).toMatchObject({ code: 'HW_ERR_OVER_BUDGET', lastStream: 9 });
     for (const id of [3, 5, 7]) expect((await callError(p, id)).code).toBe('HW_ERR_OVER_BUDGET');
     await p.gone(WAIT_MS);
-    await expect.poll(() => s.server.paramsBudget.held, { timeout: WAIT_MS }).toBe(0);
+    await expect.poll(() => s.server.paramsBytesHeld, { timeout: WAIT_MS }).toBe(0);
     // The real client sees the code on its calls.
     const c = await connect({ host: HOST, port: s.port });
     cleanups.push(() => c.close());

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { InvalidOptionError } from '@heartwire/core';
-import type { HeartwireServer } from '@heartwire/server';
+import type { Handler, HeartwireServer } from '@heartwire/server';
 import { HttpCall, responseHeaders, type BridgeResponse, type CallHost } from './call.js';
 import { negotiateFormat } from './negotiate.js';
 import { resolveHttpBridgeOptions, type HttpBridgeOptions, type ResolvedHttpBridgeOptions } from './options.js';
@@ -32,14 +32,17 @@ export class HttpBridge implements CallHost {
   private readonly live = new Set<HttpCall>();
   private nextId = 1;
   private closed = false;
+  private readonly lookup: (method: string) => Handler | undefined;
 
   constructor(
     private readonly server: HeartwireServer,
     options: HttpBridgeOptions = {},
   ) {
-    if (typeof server !== 'object' || server === null || typeof server.lookup !== 'function') {
+    const lookup = lookupOf(server);
+    if (lookup === undefined) {
       throw new InvalidOptionError('server must be a HeartwireServer (from createServer() of @heartwire/server)');
     }
+    this.lookup = lookup;
     this.options = resolveHttpBridgeOptions(options);
   }
 
@@ -70,7 +73,7 @@ export class HttpBridge implements CallHost {
       refuse(res, format, new HttpRefusal(503, 'HW_ERR_SERVER_CLOSING', 'the server is shutting down: try another instance'));
       return;
     }
-    const handler = this.server.lookup(method);
+    const handler = this.lookup(method);
     if (handler === undefined) {
       refuse(res, format, new HttpRefusal(404, 'HW_ERR_UNKNOWN_METHOD', `no handler for method "${method}"`));
       return;
@@ -111,6 +114,15 @@ export class HttpBridge implements CallHost {
 /** Creates an {@link HttpBridge} serving `server`'s methods; see {@link HttpBridgeOptions} for the defaults. */
 export function createHttpBridge(server: HeartwireServer, options?: HttpBridgeOptions): HttpBridge {
   return new HttpBridge(server, options);
+}
+
+/** The server's handler lookup, offered under a registered symbol that is no part of its typed API. */
+const SERVER_LOOKUP = Symbol.for('heartwire.server.lookup');
+
+function lookupOf(server: HeartwireServer): ((method: string) => Handler | undefined) | undefined {
+  if (typeof server !== 'object' || server === null) return undefined;
+  const lookup = (server as unknown as Record<symbol, unknown>)[SERVER_LOOKUP];
+  return typeof lookup === 'function' ? (lookup.bind(server) as (method: string) => Handler | undefined) : undefined;
 }
 
 function checkMethod(method: string): void {

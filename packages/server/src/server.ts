@@ -13,22 +13,25 @@ import { JobPools } from './jobs/pool-set.js';
 import { LoopWatchdog } from './calls/loop-watchdog.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 
+/** Where a server offers its handler lookup to other heartwire packages; @heartwire/http names the same key. */
+const SERVER_LOOKUP = Symbol.for('heartwire.server.lookup');
+
 /**
  * A heartwire server. Its lifecycle follows `net.Server`: `listen()`,
  * `address()`, `close()`, and the events `'listening'`, `'close'` and
  * `'error'`.
  */
-export class HeartwireServer extends EventEmitter implements ConnectionHost {
+export class HeartwireServer extends EventEmitter {
   /** The options in force, defaults applied. */
   readonly options: ResolvedServerOptions;
-  readonly codec: PayloadCodec;
+  private readonly codec: PayloadCodec;
+  /** What each connection needs of its server. */
+  private readonly host: ConnectionHost;
   private readonly handlers = new Map<string, Handler>();
   private readonly server: net.Server;
   private readonly listener: Listener;
   private readonly live = new Set<Connection>();
   private readonly addresses: AddressLimit;
-  /** @internal What every connection's calls hold of the params budget. */
-  readonly paramsBudget: ParamsBudget;
   private closingValue = false;
   private readonly jobs: JobPools;
   private readonly watchdog: LoopWatchdog;
@@ -42,7 +45,17 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     this.options = resolveServerOptions(options);
     this.codec = new PayloadCodec(this.options.codec);
     this.addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
-    this.paramsBudget = new ParamsBudget(this.options.maxParamsBytes, this.options.maxParamsBytesPerConnection);
+    const server = this;
+    this.host = {
+      options: this.options,
+      codec: this.codec,
+      paramsBudget: new ParamsBudget(this.options.maxParamsBytes, this.options.maxParamsBytesPerConnection),
+      get closing() {
+        return server.closingValue;
+      },
+      lookup: (method) => this.handlers.get(method),
+      onConnectionClosed: (connection) => this.connectionClosed(connection),
+    };
     this.jobs = new JobPools(this.options);
     this.watchdog = new LoopWatchdog(this.options.loopBlockWarnMs);
     this.listener = new Listener(this.options, (sockets) => this.accept(sockets));
@@ -82,7 +95,7 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
       );
       return;
     }
-    this.live.add(new Connection(sockets, this));
+    this.live.add(new Connection(sockets, this.host));
   }
 
   /** True once `close()` was called: new calls are refused. */
@@ -93,6 +106,11 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
   /** Open connections. */
   get connectionCount(): number {
     return this.live.size;
+  }
+
+  /** Bytes of CALL params that calls in flight hold now, against `maxParamsBytes`. */
+  get paramsBytesHeld(): number {
+    return this.host.paramsBudget.held;
   }
 
   /**
@@ -115,8 +133,14 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     return this;
   }
 
-  lookup(method: string): Handler | undefined {
-    return this.handlers.get(method);
+  static {
+    // For the transports of other heartwire packages (@heartwire/http runs these handlers over HTTP):
+    // a registered symbol, so it works across copies of the package, and no part of the typed API.
+    Object.defineProperty(this.prototype, SERVER_LOOKUP, {
+      value(this: HeartwireServer, method: string): Handler | undefined {
+        return this.handlers.get(method);
+      },
+    });
   }
 
   /** As `net.Server.listen`. */
@@ -166,7 +190,7 @@ export class HeartwireServer extends EventEmitter implements ConnectionHost {
     return this;
   }
 
-  onConnectionClosed(connection: Connection): void {
+  private connectionClosed(connection: Connection): void {
     if (!this.live.delete(connection)) return;
     if (connection.remoteAddress !== undefined) this.addresses.remove(connection.remoteAddress);
     if (this.live.size === 0) this.deadline.clear();
