@@ -10,6 +10,7 @@ export default defineConfig({
       '@heartwire/core': src('core'),
       '@heartwire/server': src('server'),
       '@heartwire/client': src('client'),
+      '@heartwire/endpoint': src('endpoint'),
       // Before '@heartwire/http', which would otherwise match it as a prefix.
       '@heartwire/http/client': fileURLToPath(new URL('./packages/http/src/client/index.ts', import.meta.url)),
       '@heartwire/http': src('http'),

@@ -27,8 +27,8 @@ import {
   type GoAwayBody,
   type LivenessEffect,
   type Welcome,
-  writeQueueProbe,
 } from '@heartwire/core';
+import { writeQueueProbe } from '@heartwire/endpoint';
 import type { CallOptions, PendingCall } from './call.js';
 import { nodeScheduler } from './scheduler.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { closeSockets, type CloseMode } from '@heartwire/core';
+import { closeSockets, type CloseMode } from '@heartwire/endpoint';
 import type { ResolvedClientOptions } from './options.js';
 
 /** A client connection's frame stream, the TCP socket under it (one object without TLS), and the event after which HELLO may go. */

@@ -59,7 +59,5 @@ export {
 export { checkFrameStream } from './rules.js';
 export { checkIntegerOption, checkKnownOptions, checkObjectOption, withDefaults } from './options.js';
 export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type WriteQueueProbe } from './liveness-timer.js';
-export { writeQueueProbe } from './write-queue.js';
 export { thrownMessage } from './thrown-message.js';
-export { closeSockets, type CloseMode, type ConnectionSockets } from './teardown.js';
 export { TimerWheel, WheelTimer } from './timer-wheel.js';

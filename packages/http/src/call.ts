@@ -10,7 +10,7 @@ import type { ResolvedHttpBridgeOptions } from './options.js';
 import type { BridgeRequest } from './params.js';
 import { SessionWatch, type WatchedCall } from './session-watch.js';
 import { CONTENT_TYPE, encodeEvent, FILLER, type WireEvent, type WireFormat } from './wire.js';
-import { yieldToLoop } from './yield.js';
+import { yieldToLoop } from '@heartwire/endpoint';
 
 /** The response a bridged call answers on: `node:http`'s or `node:http2`'s compatibility API's. */
 export type BridgeResponse = ServerResponse | Http2ServerResponse;

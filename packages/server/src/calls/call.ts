@@ -1,6 +1,6 @@
 import type { CallContext } from './handler.js';
 import { LazyAbortController } from './lazy-abort.js';
-import { yieldToLoop } from './yield.js';
+import { yieldToLoop } from '@heartwire/endpoint';
 
 /** What a call needs from its connection. */
 export interface CallHost {

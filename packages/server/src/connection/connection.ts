@@ -28,9 +28,9 @@ import {
   type Hello,
   type LivenessEffect,
   type Welcome,
-  writeQueueProbe,
   thrownMessage,
 } from '@heartwire/core';
+import { writeQueueProbe } from '@heartwire/endpoint';
 import { channels } from '../diagnostics.js';
 import { Call, type CallHost } from '../calls/call.js';
 import { serverScheduler } from '../scheduler.js';

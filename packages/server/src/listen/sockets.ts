@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { closeSockets, type CloseMode } from '@heartwire/core';
+import { closeSockets, type CloseMode } from '@heartwire/endpoint';
 
 /** A connection's frame stream and the TCP socket under it (one object without TLS). */
 export interface ServerSockets {

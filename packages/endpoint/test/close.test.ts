@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closeSockets, type CloseMode } from '@heartwire/core';
+import { closeSockets, type CloseMode } from '@heartwire/endpoint';
 
 /** Sockets that record what was called on them; with TLS, `tcp` is another object than `stream`. */
 function fakeSockets(tls: boolean) {
