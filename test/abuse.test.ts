@@ -270,7 +270,7 @@ describe('params budget (maxParamsBytes, maxParamsBytesPerConnection, maxOverBud
     p.send(FrameType.CANCEL, 3, new Uint8Array(65 * KiB));
     const body = await goAway(p);
     expect(body.code).toBe('HW_ERR_PROTOCOL');
-    expect(body.message).toMatch(/only a CALL/);
+    expect(body.message).toMatch(/must carry 0 payload bytes, got 66560/);
   });
 });
 

@@ -6,6 +6,7 @@
  * working. Every wait is on an event (a frame, a close, an abort), never on
  * a sleep; the only timers here pace the input of the "slow HELLO" case.
  */
+import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import {
   type HeartwireClient,
 } from '@heartwire/client';
 import { createServer, type HeartwireServer, type ServerOptions } from '@heartwire/server';
+import type { ClientConnectMessage } from '@heartwire/client';
 import {
   decodeCallError,
   decodeGoAway,
@@ -126,6 +128,8 @@ interface Bench {
   readonly events: ServerEvents;
   /** The well-behaved connection. */
   readonly good: HeartwireClient;
+  /** Its local port: the server's remotePort for it. */
+  readonly goodPort: number;
   /** A call of `good` in flight from before the bad input until {@link expectIsolated} releases it. */
   readonly held: Promise<unknown>;
   readonly jobs: Job[];
@@ -216,7 +220,13 @@ async function bench(options: ServerOptions = {}): Promise<Bench> {
   const events = new ServerEvents();
   cleanups.push(close);
   cleanups.push(() => events.dispose());
-  const good = await connect({ host: HOST, port });
+  // The good client's port, as the server sees it: from the client's connect channel.
+  let goodPort: number | undefined;
+  const onConnect = (message: unknown): void => {
+    goodPort = (message as ClientConnectMessage).localPort;
+  };
+  diagnostics.subscribe('heartwire:client:connect', onConnect);
+  const good = await connect({ host: HOST, port }).finally(() => diagnostics.unsubscribe('heartwire:client:connect', onConnect));
   cleanups.push(() => good.close());
   cleanups.push(release);
   const held = good.call('hold');
@@ -235,6 +245,7 @@ async function bench(options: ServerOptions = {}): Promise<Bench> {
     port,
     events,
     good,
+    goodPort: goodPort as number,
     held,
     jobs,
     badPorts,
@@ -259,8 +270,7 @@ async function expectIsolated(b: Bench): Promise<void> {
   for (const port of b.badPorts) {
     await b.events.close((m) => m.remotePort === port, WAIT_MS);
   }
-  const goodPort = (b.good as unknown as { socket: net.Socket }).socket.localPort;
-  expect(b.events.closes.filter((m) => m.remotePort === goodPort)).toEqual([]);
+  expect(b.events.closes.filter((m) => m.remotePort === b.goodPort)).toEqual([]);
   expect(b.events.closes.every((m) => b.badPorts.has(m.remotePort as number))).toBe(true);
   expect(b.events.aborts.filter((m) => m.method === 'hold')).toEqual([]);
   b.release();
@@ -279,12 +289,12 @@ async function expectGoAway(peer: RawPeer, code: string): Promise<GoAwayBody> {
   return body;
 }
 
-/** GOAWAY `code` on the wire, and on the server side a close whose reason is a protocol error caused by `code`. */
+/** GOAWAY `code` on the wire, and on the server side a close whose reason carries the same code (the verdict keeps its code end to end). */
 async function expectProtocolClose(b: Bench, peer: RawPeer, code: string): Promise<GoAwayBody> {
   const port = peer.socket.localPort;
   const body = await expectGoAway(peer, code);
   const closed = await b.events.close((m) => m.remotePort === port, WAIT_MS);
-  expect(closed.reason?.code).toBe('HW_ERR_PROTOCOL');
+  expect(closed.reason?.code).toBe(code);
   expect((closed.reason?.cause as HeartwireError | undefined)?.code).toBe(code);
   return body;
 }
@@ -479,13 +489,25 @@ describe('1. malformed frames', () => {
     ['ACCEPTED', FrameType.ACCEPTED, 1, new Uint8Array(0)],
     ['PROGRESS', FrameType.PROGRESS, 1, codec.encode(1)],
     ['WELCOME', FrameType.WELCOME, 0, codec.encode({ version: 1 })],
-    ['GOAWAY', FrameType.GOAWAY, 0, codec.encode(['HW_ERR_PROTOCOL', 'x', 0])],
   ])('a server-only frame from a client (%s) → GOAWAY HW_ERR_PROTOCOL', async (_name, type, stream, payload) => {
     const b = await bench();
     const peer = await b.handshake();
     peer.send(type, stream, payload);
     const body = await expectProtocolClose(b, peer, 'HW_ERR_PROTOCOL');
-    expect(body.message).toMatch(/unexpected frame type/);
+    expect(body.message).toMatch(/a server never receives frame type/);
+    await expectIsolated(b);
+  });
+
+  it('a client may close with GOAWAY (PROTOCOL.md §2): its running job aborts HW_ERR_PEER_CLOSED, and the server closes without a GOAWAY of its own', async () => {
+    const b = await bench();
+    const peer = await b.handshake();
+    peer.call(1, 'forever', null);
+    await b.jobsOf(peer, 1);
+    peer.send(FrameType.GOAWAY, 0, codec.encode(['HW_ERR_PROTOCOL', 'the server sent a frame I do not understand', 0]));
+    const [job] = await b.jobsSettled(peer);
+    expect(job?.signal.reason).toMatchObject({ code: 'HW_ERR_PEER_CLOSED', message: expect.stringContaining('HW_ERR_PROTOCOL') });
+    await peer.gone(WAIT_MS);
+    expect(peer.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
     await expectIsolated(b);
   });
 
@@ -503,7 +525,7 @@ describe('1. malformed frames', () => {
     expect(Buffer.from(pong.payload)).toEqual(Buffer.from(encodePingPayload(7)));
     peer.send(type, 0, payload);
     const body = await expectProtocolClose(b, peer, 'HW_ERR_PROTOCOL');
-    expect(body.message).toMatch(/4 bytes/);
+    expect(body.message).toMatch(/4 payload bytes/);
     await expectIsolated(b);
   });
 
@@ -628,15 +650,32 @@ describe('3. oversize frames', () => {
     expect(body.message).toMatch(/1025/);
     expect(body.message).toMatch(/1024/);
     const [job] = await b.jobsSettled(peer);
-    expect((job?.signal.reason as HeartwireError).code).toBe('HW_ERR_PROTOCOL');
+    // The verdict keeps its code end to end: the job hears what the GOAWAY said.
+    expect((job?.signal.reason as HeartwireError).code).toBe('HW_ERR_FRAME_TOO_LARGE');
     await expectIsolated(b);
   });
 
-  it('maxFrameBytes 1024: a header announcing 1025 bytes before the handshake → GOAWAY HW_ERR_FRAME_TOO_LARGE', async () => {
+  it('before the handshake the limit is 64 KiB, whatever maxFrameBytes (PROTOCOL.md §1): a header announcing 65537 bytes → GOAWAY HW_ERR_FRAME_TOO_LARGE', async () => {
     const b = await bench({ maxFrameBytes: 1024 });
     const peer = await b.raw();
-    peer.sendRaw(header(FrameType.HELLO, 0, 1025));
+    peer.sendRaw(header(FrameType.HELLO, 0, 64 * 1024 + 1));
     await expectProtocolClose(b, peer, 'HW_ERR_FRAME_TOO_LARGE');
+    await expectIsolated(b);
+  });
+
+  it('maxFrameBytes 1024: a HELLO of 2,999 bytes (a large auth token) is accepted: the pre-handshake limit is 64 KiB', async () => {
+    const b = await bench({ maxFrameBytes: 1024 });
+    let n = 0;
+    while (codec.encode({ versions: [PROTOCOL_VERSION], auth: 'a'.repeat(n) }).byteLength < 2999) n++;
+    const hello = codec.encode({ versions: [PROTOCOL_VERSION], auth: 'a'.repeat(n) });
+    expect(hello.byteLength).toBe(2999);
+    const peer = await b.raw();
+    peer.send(FrameType.HELLO, 0, hello);
+    const welcome = await peer.frame((f) => f.type === FrameType.WELCOME, WAIT_MS);
+    expect(decodeWelcome(codec, welcome.payload).maxFrameBytes).toBe(1024);
+    peer.call(1, 'echo', 'after');
+    expect(await callResult(peer, 1)).toBe('after');
+    b.badPorts.clear();
     await expectIsolated(b);
   });
 
@@ -811,7 +850,7 @@ describe('6. failing handlers', () => {
 });
 
 describe('7. too many calls', () => {
-  it('maxCallsPerConnection 2: a third CALL → GOAWAY HW_ERR_TOO_MANY_CALLS, close, both running jobs abort HW_ERR_PROTOCOL', async () => {
+  it('maxCallsPerConnection 2: a third CALL is refused alone with ERROR HW_ERR_TOO_MANY_CALLS; the two running go on', async () => {
     const b = await bench({ maxCallsPerConnection: 2 });
     const peer = await b.handshake();
     peer.call(1, 'forever', null);
@@ -819,36 +858,35 @@ describe('7. too many calls', () => {
     await b.jobsOf(peer, 2);
     await peer.frame(isFrame(FrameType.ACCEPTED, 2), WAIT_MS);
     peer.call(3, 'forever', null);
-    const body = await expectProtocolClose(b, peer, 'HW_ERR_TOO_MANY_CALLS');
-    // PROTOCOL.md section 6: lastStream is the highest call id received.
-    expect(body.lastStream).toBe(3);
-    expect(peer.frames.some((f) => f.stream === 3)).toBe(false);
-    // Both jobs were told to stop, with the protocol-error reason; none is left running.
-    const jobs = await b.jobsSettled(peer);
+    // PROTOCOL.md §4: the call is refused, never run, so the client may send it again once a slot frees.
+    const error = await peer.frame(isFrame(FrameType.ERROR, 3), WAIT_MS);
+    expect(decodeCallError(codec, error.payload).code).toBe('HW_ERR_TOO_MANY_CALLS');
+    expect(peer.frames.some(isFrame(FrameType.ACCEPTED, 3))).toBe(false);
+    const jobs = await b.jobsOf(peer, 2);
     expect(jobs.map((j) => j.id).sort()).toEqual([1, 2]);
-    for (const job of jobs) {
-      expect(job.signal.aborted).toBe(true);
-      expect((job.signal.reason as HeartwireError).code).toBe('HW_ERR_PROTOCOL');
-    }
-    const port = peer.socket.localPort;
-    const aborts = b.events.aborts.filter((m) => m.remotePort === port);
-    expect(aborts.map((m) => [m.id, m.reason.code]).sort()).toEqual([
-      [1, 'HW_ERR_PROTOCOL'],
-      [2, 'HW_ERR_PROTOCOL'],
-    ]);
+    expect(jobs.every((j) => !j.signal.aborted)).toBe(true);
+    // A slot freed: the next call runs.
+    peer.send(FrameType.CANCEL, 1);
+    peer.call(4, 'echo', 'four');
+    expect(await callResult(peer, 4)).toBe('four');
+    stillOpen(peer);
+    b.badPorts.clear();
     await expectIsolated(b);
   });
 
-  it('maxCallsPerConnection 2: three CALLs in one write → GOAWAY HW_ERR_TOO_MANY_CALLS; whatever started is aborted', async () => {
+  it('maxCallsPerConnection 2: three CALLs in one write → the first two run, the third gets ERROR HW_ERR_TOO_MANY_CALLS', async () => {
     const b = await bench({ maxCallsPerConnection: 2 });
     const peer = await b.handshake();
     peer.sendRaw(
       Buffer.concat([1, 2, 3].map((id) => encodeFrame(FrameType.CALL, id, codec.encode(['forever', null])))),
     );
-    await expectProtocolClose(b, peer, 'HW_ERR_TOO_MANY_CALLS');
-    const jobs = await b.jobsSettled(peer);
-    expect(jobs.every((j) => (j.signal.reason as HeartwireError).code === 'HW_ERR_PROTOCOL')).toBe(true);
-    expect(jobs.some((j) => j.id === 3)).toBe(false);
+    const error = await peer.frame(isFrame(FrameType.ERROR, 3), WAIT_MS);
+    expect(decodeCallError(codec, error.payload).code).toBe('HW_ERR_TOO_MANY_CALLS');
+    const jobs = await b.jobsOf(peer, 2);
+    expect(jobs.map((j) => j.id).sort()).toEqual([1, 2]);
+    expect(jobs.every((j) => !j.signal.aborted)).toBe(true);
+    stillOpen(peer);
+    b.badPorts.clear();
     await expectIsolated(b);
   });
 
@@ -1108,16 +1146,26 @@ describe('11. option validation', () => {
 });
 
 describe('12. CANCEL and HELLO out of place', () => {
-  it('a CANCEL for an unknown or finished stream is ignored; the connection and its calls go on', async () => {
+  it.each([
+    ['a CANCEL for a call id never used', FrameType.CANCEL, 42, new Uint8Array(0), /never used/],
+    ['a CANCEL with a payload', FrameType.CANCEL, 1, codec.encode('extra'), /must carry 0 payload bytes/],
+    ['a HALF_CLOSE with a payload', FrameType.HALF_CLOSE, 0, new Uint8Array([0xc0]), /must carry 0 payload bytes/],
+  ])('%s → GOAWAY HW_ERR_PROTOCOL (PROTOCOL.md §2, §4)', async (_name, type, stream, payload, message) => {
     const b = await bench();
     const peer = await b.handshake();
-    peer.send(FrameType.CANCEL, 42);
+    peer.send(type, stream, payload);
+    const body = await expectProtocolClose(b, peer, 'HW_ERR_PROTOCOL');
+    expect(body.message).toMatch(message);
+    await expectIsolated(b);
+  });
+
+  it('a CANCEL for a finished call is ignored (it crossed the call\'s end on the wire); the connection and its calls go on', async () => {
+    const b = await bench();
+    const peer = await b.handshake();
     peer.call(1, 'echo', 'one');
     expect(await callResult(peer, 1)).toBe('one');
     peer.send(FrameType.CANCEL, 1);
     peer.send(FrameType.CANCEL, 1);
-    // A CANCEL with a payload is still a CANCEL of an unknown id.
-    peer.send(FrameType.CANCEL, 7, codec.encode('extra'));
     peer.call(2, 'forever', null);
     await b.jobsOf(peer, 1);
     peer.call(3, 'echo', 'three');

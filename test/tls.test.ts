@@ -216,18 +216,56 @@ describe('authentication hook', () => {
     expect(cause.cause).toBe(boom);
   });
 
-  it('a CALL sent after HELLO but before WELCOME, while the hook runs → GOAWAY HW_ERR_PROTOCOL; no handler ran', async () => {
+  it('a CALL sent after HELLO, before WELCOME, waits for the hook: none runs before its yes, then it runs (PROTOCOL.md §3)', async () => {
     let answer!: (ok: boolean) => void;
     const s = await server({ authenticate: () => new Promise<boolean>((resolve) => (answer = resolve)) });
     const peer = await RawPeer.connect(s.port);
     cleanups.push(() => peer.socket.destroy());
     peer.send(FrameType.HELLO, 0, codec.encode({ versions: [PROTOCOL_VERSION], auth: 'pushy' }));
     await expect.poll(() => answer).toBeDefined();
-    peer.sendRaw(encodeFrame(FrameType.CALL, 1, codec.encode(['echo', 'sneaky'])));
-    const goaway = await peer.frame((f) => f.type === FrameType.GOAWAY, WAIT_MS);
-    expect(decodeGoAway(codec, goaway.payload).code).toBe('HW_ERR_PROTOCOL');
-    // A yes that comes too late opens nothing.
+    peer.sendRaw(encodeFrame(FrameType.CALL, 1, codec.encode(['echo', 'pipelined'])));
+    // Let the CALL reach the server while the hook has not answered.
+    await expect.poll(() => peer.socket.bytesWritten).toBeGreaterThan(0);
+    expect(s.calls()).toBe(0);
     answer(true);
+    const result = await peer.frame((f) => f.type === FrameType.RESULT && f.stream === 1, WAIT_MS);
+    expect(codec.decode(result.payload)).toBe('pipelined');
+    expect(peer.frames.map((f) => f.type)).toEqual([FrameType.WELCOME, FrameType.ACCEPTED, FrameType.RESULT]);
+  });
+
+  it.each([
+    ['no hook', undefined],
+    ['a hook that says yes later', () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 50))],
+  ])('HELLO and a CALL in one write have one outcome whatever the hook (%s): WELCOME, then the call runs', async (_name, authenticate) => {
+    const s = await server(authenticate === undefined ? {} : { authenticate });
+    const peer = await RawPeer.connect(s.port);
+    cleanups.push(() => peer.socket.destroy());
+    peer.sendRaw(
+      Buffer.concat([
+        encodeFrame(FrameType.HELLO, 0, codec.encode({ versions: [PROTOCOL_VERSION], auth: 'x' })),
+        encodeFrame(FrameType.CALL, 1, codec.encode(['echo', 'together'])),
+      ]),
+    );
+    const result = await peer.frame((f) => f.type === FrameType.RESULT && f.stream === 1, WAIT_MS);
+    expect(codec.decode(result.payload)).toBe('together');
+    expect(peer.frames.map((f) => f.type)).toEqual([FrameType.WELCOME, FrameType.ACCEPTED, FrameType.RESULT]);
+  });
+
+  it('a CALL that waited for a hook that says no never runs: GOAWAY HW_ERR_UNAUTHENTICATED only', async () => {
+    let answer!: (ok: boolean) => void;
+    const s = await server({ authenticate: () => new Promise<boolean>((resolve) => (answer = resolve)) });
+    const peer = await RawPeer.connect(s.port);
+    cleanups.push(() => peer.socket.destroy());
+    peer.sendRaw(
+      Buffer.concat([
+        encodeFrame(FrameType.HELLO, 0, codec.encode({ versions: [PROTOCOL_VERSION], auth: 'wrong' })),
+        encodeFrame(FrameType.CALL, 1, codec.encode(['echo', 'sneaky'])),
+      ]),
+    );
+    await expect.poll(() => answer).toBeDefined();
+    answer(false);
+    const goaway = await peer.frame((f) => f.type === FrameType.GOAWAY, WAIT_MS);
+    expect(decodeGoAway(codec, goaway.payload).code).toBe('HW_ERR_UNAUTHENTICATED');
     await peer.gone(WAIT_MS);
     expect(peer.frames.map((f) => f.type)).toEqual([FrameType.GOAWAY]);
     expect(s.calls()).toBe(0);

@@ -26,7 +26,10 @@ import {
   FrameDecoder,
   FrameType,
   PayloadCodec,
+  PEER_GONE_CODES,
   PROTOCOL_VERSION,
+  PROTOCOL_VIOLATION_CODES,
+  REFUSAL_CODES,
   type Frame,
 } from '@heartwire/core';
 import { createServer, type CallContext, type ConnectionCloseMessage } from '@heartwire/server';
@@ -69,8 +72,9 @@ const HOST = '127.0.0.1';
 const CLOSE_BOUND_MS = 10_000;
 /** How long a lingering connection stays silent: past the server's handshake deadline, so an unfinished handshake is cut. */
 const LINGER_MS = 800;
-const GOAWAY_CODES = new Set(['HW_ERR_PROTOCOL', 'HW_ERR_FRAME_TOO_LARGE', 'HW_ERR_UNSUPPORTED_VERSION', 'HW_ERR_TOO_MANY_CALLS', 'HW_ERR_HANDSHAKE_TIMEOUT']);
-const CLOSE_REASONS = new Set(['HW_ERR_PROTOCOL', 'HW_ERR_PEER_CLOSED', 'HW_ERR_PEER_RESET', 'HW_ERR_WRITE_FAILED', 'HW_ERR_PEER_SILENT', 'HW_ERR_PEER_STALLED']);
+/** What a hostile peer can draw: a GOAWAY for a violation or a limit, and on the server a close with that code or a peer-gone one. */
+const GOAWAY_CODES: ReadonlySet<string> = new Set([...PROTOCOL_VIOLATION_CODES, ...REFUSAL_CODES]);
+const CLOSE_REASONS: ReadonlySet<string> = new Set([...GOAWAY_CODES, ...PEER_GONE_CODES]);
 const SERVER_FRAME_TYPES = new Set<number>([
   FrameType.WELCOME,
   FrameType.ACCEPTED,
@@ -263,13 +267,14 @@ async function runHostile(
     const body = decodeGoAway(codec, goaway.payload);
     if (!GOAWAY_CODES.has(body.code)) throw new Error(`GOAWAY code ${body.code} is not one of the known ones`);
     if (frames.at(-1) !== goaway) throw new Error('a frame followed the GOAWAY');
-    if (reason?.code !== 'HW_ERR_PROTOCOL' || causeCode !== body.code) {
+    // The verdict keeps its code end to end.
+    if (reason?.code !== body.code || causeCode !== body.code) {
       throw new Error(`GOAWAY ${body.code} on the wire, but the server recorded ${reason?.code}/${causeCode}`);
     }
     return `goaway ${body.code}`;
   }
   // A protocol error the peer could still read must have reached it as a GOAWAY.
-  if (reason?.code === 'HW_ERR_PROTOCOL' && script.ending === 'fin') {
+  if (reason !== undefined && GOAWAY_CODES.has(reason.code) && script.ending === 'fin') {
     throw new Error(`closed for ${causeCode} without a GOAWAY on the wire (${(performance.now() - sentAt).toFixed(0)} ms after the last byte)`);
   }
   return reason === undefined ? 'clean end' : `closed ${reason.code}`;

@@ -11,9 +11,12 @@ export interface CallOptions<P = unknown> {
 /** A call between `client.call()` and its end. `id` is 0 while it waits for a free slot. */
 export interface PendingCall {
   id: number;
+  readonly method: string;
   readonly payload: Uint8Array;
   readonly options: CallOptions<any>;
   accepted: boolean;
+  /** When it was sent: `performance.now()`, 0 while it waits. */
+  sentAt: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
   onAbort: (() => void) | undefined;

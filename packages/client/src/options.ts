@@ -29,6 +29,13 @@ export interface ClientOptions {
   readonly stallMs?: number;
   /** Largest frame payload accepted from the server, in bytes. Defaults to 4 MiB. */
   readonly maxFrameBytes?: number;
+  /**
+   * Most bytes that may wait unsent for the server when a frame is to be
+   * written: past it the server counts as stalled (`HW_ERR_SERVER_STALLED`)
+   * and the connection is reset. A bound on memory; `stallMs` judges a slow
+   * server. Defaults to 64 MiB.
+   */
+  readonly maxWriteBacklogBytes?: number;
   /** Time allowed for the TCP connect and the handshake, in ms. Defaults to 10000. */
   readonly connectTimeoutMs?: number;
   /** Aborts the connect. */
@@ -57,6 +64,7 @@ export interface ResolvedClientOptions {
   readonly serverSilentMs: number | undefined;
   readonly stallMs: number;
   readonly maxFrameBytes: number;
+  readonly maxWriteBacklogBytes: number;
   readonly connectTimeoutMs: number;
   readonly signal: AbortSignal | undefined;
   readonly codec: CodecLimits;
@@ -71,6 +79,9 @@ export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
   stallMs: 5000,
   // Same as the server's default frame limit (gRPC's message default).
   maxFrameBytes: 4 * 1024 * 1024,
+  // Sixteen calls of the largest params a server takes by default, in flight at once on a slow link: what the
+  // caller queued is its own to bound, so this only stops memory growing without end behind a server that reads nothing.
+  maxWriteBacklogBytes: 64 * 1024 * 1024,
   // Long enough for a slow link or a busy server, short enough to fail a dead address in time.
   connectTimeoutMs: 10_000,
 });
@@ -83,6 +94,7 @@ const KNOWN_OPTIONS = Object.keys({
   serverSilentMs: true,
   stallMs: true,
   maxFrameBytes: true,
+  maxWriteBacklogBytes: true,
   connectTimeoutMs: true,
   signal: true,
   codec: true,
@@ -112,6 +124,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     serverSilentMs: o.serverSilentMs === undefined ? undefined : checkIntegerOption('serverSilentMs', o.serverSilentMs, 1),
     stallMs: checkIntegerOption('stallMs', o.stallMs, 0),
     maxFrameBytes: checkIntegerOption('maxFrameBytes', o.maxFrameBytes, MIN_MAX_FRAME_BYTES, 0xffff_ffff),
+    maxWriteBacklogBytes: checkIntegerOption('maxWriteBacklogBytes', o.maxWriteBacklogBytes, 1),
     connectTimeoutMs: checkIntegerOption('connectTimeoutMs', o.connectTimeoutMs, 1),
     signal: signal as AbortSignal | undefined,
     codec,

@@ -11,7 +11,7 @@ import {
 } from '@heartwire/core';
 import { backoffDelay, resolveBackoffOptions, type BackoffOptions, type ResolvedBackoffOptions } from './backoff.js';
 import type { CallOptions } from './call.js';
-import { HeartwireClient } from './client.js';
+import { openClient, type HeartwireClient } from './client.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 
 /** Options of {@link createClient}: those of `connect()` for each connection (but `signal`), and the backoff. */
@@ -224,7 +224,7 @@ export class ReconnectingClient extends EventEmitter {
       }, wait);
       return;
     }
-    this.attempt = HeartwireClient.open(this.connection).then(
+    this.attempt = openClient(this.connection).then(
       (client) => {
         this.attempt = undefined;
         if (this.closed) {

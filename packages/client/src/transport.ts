@@ -1,6 +1,5 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { closeSockets, type CloseMode } from '@heartwire/endpoint';
 import type { ResolvedClientOptions } from './options.js';
 
 /** A client connection's frame stream, the TCP socket under it (one object without TLS), and the event after which HELLO may go. */
@@ -31,16 +30,4 @@ export function openSockets(options: ResolvedClientOptions): ClientSockets {
  */
 export function isTlsError(sockets: ClientSockets, err: NodeJS.ErrnoException): boolean {
   return sockets.readyEvent === 'secureConnect' && err.syscall === undefined;
-}
-
-/** How long `close()` waits for the server to close its side before destroying the socket. */
-const CLOSE_GRACE_MS = 1000;
-
-const afterGrace = (destroy: () => void): void => {
-  setTimeout(destroy, CLOSE_GRACE_MS).unref();
-};
-
-/** Closes a client connection (see `closeSockets` in core for the modes). */
-export function closeClientSockets(sockets: ClientSockets, mode: CloseMode): void {
-  closeSockets(sockets, mode, afterGrace);
 }

@@ -1,5 +1,5 @@
 import { Decoder, DecodeError, Encoder } from '@msgpack/msgpack';
-import { InvalidOptionError, PayloadError } from './errors.js';
+import { InvalidOptionError, PayloadError } from './errors/index.js';
 import { checkIntegerOption, checkKnownOptions, withDefaults } from './options.js';
 
 /** Limits applied while decoding a MessagePack payload; each is checked before the item's body is read. */

@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from './errors/index.js';
 import { readUint32, type Frame } from './frame.js';
 import { FRAME_HEADER_BYTES } from './protocol.js';
 

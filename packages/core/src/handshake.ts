@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from './errors/index.js';
 import type { Hello, Welcome } from './messages.js';
 import { PROTOCOL_VERSION } from './protocol.js';
 

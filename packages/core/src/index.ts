@@ -1,20 +1,4 @@
-export {
-  AbortReason,
-  AbortedError,
-  ConnectionError,
-  HeartwireError,
-  InvalidOptionError,
-  PayloadError,
-  ProtocolError,
-  RemoteError,
-  type AbortCode,
-  type CallErrorCode,
-  type ClientErrorCode,
-  type ConnectionErrorCode,
-  type ErrorCode,
-  type JobErrorCode,
-  type ProtocolErrorCode,
-} from './errors.js';
+export * from './errors/index.js';
 export {
   CALL_FRAME_TYPES,
   CONNECTION_FRAME_TYPES,
@@ -56,8 +40,7 @@ export {
   type LivenessState,
   type LivenessVerdict,
 } from './liveness.js';
-export { checkFrameStream } from './rules.js';
+export * from './rules/index.js';
 export { checkIntegerOption, checkKnownOptions, checkObjectOption, withDefaults } from './options.js';
 export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type WriteQueueProbe } from './liveness-timer.js';
-export { thrownMessage } from './thrown-message.js';
 export { TimerWheel, WheelTimer } from './timer-wheel.js';

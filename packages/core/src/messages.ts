@@ -1,5 +1,5 @@
 import type { PayloadCodec } from './codec.js';
-import { PayloadError, ProtocolError } from './errors.js';
+import { PayloadError, ProtocolError } from './errors/index.js';
 import { readUint32 } from './frame.js';
 import { MIN_MAX_FRAME_BYTES, PING_PAYLOAD_BYTES } from './protocol.js';
 

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from './errors/index.js';
 
 /**
  * Validates one integer option and returns it; the message names the option

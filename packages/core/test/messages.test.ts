@@ -13,7 +13,7 @@ import {
   PayloadError,
   ProtocolError,
   RemoteError,
-  checkFrameStream,
+  streamViolation,
   checkIntegerOption,
   checkKnownOptions,
   checkObjectOption,
@@ -312,7 +312,7 @@ describe('negotiate', () => {
 
 // ---------------------------------------------------------------- checkFrameStream
 
-describe('checkFrameStream', () => {
+describe('streamViolation', () => {
   const frame = (type: number, stream: number) => ({ type, flags: 0, stream, payload: new Uint8Array(0) });
 
   it('the connection and call type sets are disjoint and cover the known types', () => {
@@ -322,13 +322,13 @@ describe('checkFrameStream', () => {
   });
 
   it('accepts connection frames on stream 0', () => {
-    for (const t of CONNECTION_FRAME_TYPES) expect(checkFrameStream(frame(t, 0))).toBeUndefined();
+    for (const t of CONNECTION_FRAME_TYPES) expect(streamViolation(t, 0)).toBeUndefined();
   });
 
   it('rejects connection frames on a non-zero stream', () => {
     for (const t of CONNECTION_FRAME_TYPES) {
       for (const stream of [1, 0xffffffff]) {
-        const err = checkFrameStream(frame(t, stream));
+        const err = streamViolation(t, stream);
         expect(err).toBeInstanceOf(ProtocolError);
         expect(err?.code).toBe('HW_ERR_PROTOCOL');
         expect(err?.message).toContain(t.toString(16).padStart(2, '0'));
@@ -338,24 +338,24 @@ describe('checkFrameStream', () => {
 
   it('accepts call frames on a non-zero stream', () => {
     for (const t of CALL_FRAME_TYPES) {
-      expect(checkFrameStream(frame(t, 1))).toBeUndefined();
-      expect(checkFrameStream(frame(t, 0xffffffff))).toBeUndefined();
+      expect(streamViolation(t, 1)).toBeUndefined();
+      expect(streamViolation(t, 0xffffffff)).toBeUndefined();
     }
   });
 
   it('rejects call frames on stream 0', () => {
     for (const t of CALL_FRAME_TYPES) {
-      const err = checkFrameStream(frame(t, 0));
+      const err = streamViolation(t, 0);
       expect(err).toBeInstanceOf(ProtocolError);
       expect(err?.code).toBe('HW_ERR_PROTOCOL');
     }
-    expect(checkFrameStream(frame(FrameType.CALL, 0))?.message).toContain('0x03');
+    expect(streamViolation(FrameType.CALL, 0)?.message).toContain('0x03');
   });
 
   it('lets unknown types pass on any stream', () => {
     for (const t of [0x00, 0x0d, 0x7f, 0xff]) {
-      expect(checkFrameStream(frame(t, 0))).toBeUndefined();
-      expect(checkFrameStream(frame(t, 9))).toBeUndefined();
+      expect(streamViolation(t, 0)).toBeUndefined();
+      expect(streamViolation(t, 9)).toBeUndefined();
     }
   });
 });

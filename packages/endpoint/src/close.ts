@@ -37,3 +37,15 @@ export function closeSockets(sockets: ConnectionSockets, mode: CloseMode, afterG
       return;
   }
 }
+
+/** How long an `end` close waits for the peer to close its side before destroying the socket. */
+const CLOSE_GRACE_MS = 1000;
+
+const afterGrace = (destroy: () => void): void => {
+  setTimeout(destroy, CLOSE_GRACE_MS).unref();
+};
+
+/** Closes a connection, an `end` close with a grace of {@link CLOSE_GRACE_MS} for the peer to close its side. */
+export function closeConnection(sockets: ConnectionSockets, mode: CloseMode): void {
+  closeSockets(sockets, mode, afterGrace);
+}

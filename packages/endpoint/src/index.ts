@@ -1,3 +1,6 @@
-export { closeSockets, type CloseMode, type ConnectionSockets } from './close.js';
+export { closeConnection, closeSockets, type CloseMode, type ConnectionSockets } from './close.js';
+export { Endpoint, type EndpointLimits, type EndpointRole, type EndpointSockets } from './endpoint.js';
+export type { Failure } from './failure.js';
+export { TIMER_RESOLUTION_MS, wheelScheduler } from './scheduler.js';
 export { writeQueueProbe } from './write-queue.js';
 export { yieldToLoop } from './yield.js';

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
-import { Connection, type ConnectionHost } from './connection/connection.js';
+import { Connection } from './connection/connection.js';
+import type { ConnectionHost } from './connection/host.js';
 import { DrainDeadline, resolveCloseArgs, type CloseCallback, type CloseOptions } from './drain.js';
 import { AddressLimit } from './listen/address-limit.js';
 import { Listener, type AcceptedSockets } from './listen/listener.js';
@@ -45,14 +46,10 @@ export class HeartwireServer extends EventEmitter {
     this.options = resolveServerOptions(options);
     this.codec = new PayloadCodec(this.options.codec);
     this.addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
-    const server = this;
     this.host = {
       options: this.options,
       codec: this.codec,
       paramsBudget: new ParamsBudget(this.options.maxParamsBytes, this.options.maxParamsBytesPerConnection),
-      get closing() {
-        return server.closingValue;
-      },
       lookup: (method) => this.handlers.get(method),
       onConnectionClosed: (connection) => this.connectionClosed(connection),
     };

@@ -1,8 +1,8 @@
 import { channels } from '../diagnostics.js';
 import type { Handler } from './handler.js';
-import { serverScheduler } from '../scheduler.js';
+import { wheelScheduler } from '@heartwire/endpoint';
 
-const now = serverScheduler.now;
+const now = wheelScheduler.now;
 
 /** Code of the warning a main-thread handler that blocks the event loop draws, once per method. */
 export const LOOP_BLOCKED_WARNING = 'HW_WARN_LOOP_BLOCKED';

@@ -1,5 +1,5 @@
 import type { SchedulerTimer } from '@heartwire/core';
-import { serverScheduler } from '../scheduler.js';
+import { wheelScheduler } from '@heartwire/endpoint';
 
 /**
  * A connection's idle deadline (`idleTimeoutMs`) on the server's shared
@@ -18,13 +18,13 @@ export class IdleTimer {
     private readonly timeoutMs: number,
     private readonly onIdle: () => void,
   ) {
-    this.timer = serverScheduler.timer(this.onDue);
+    this.timer = wheelScheduler.timer(this.onDue);
   }
 
   /** No call in flight from now: the deadline starts. */
   restart(): void {
     this.armed = true;
-    this.dueAt = serverScheduler.now() + this.timeoutMs;
+    this.dueAt = wheelScheduler.now() + this.timeoutMs;
     this.timer.arm(this.dueAt);
   }
 
@@ -36,12 +36,12 @@ export class IdleTimer {
   }
 
   private readonly onDue = (): void => {
-    if (this.armed) serverScheduler.afterInput(this.onChecked);
+    if (this.armed) wheelScheduler.afterInput(this.onChecked);
   };
 
   private readonly onChecked = (): void => {
     // Stopped meanwhile, or a call that came and went moved the deadline on.
-    if (this.armed && serverScheduler.now() >= this.dueAt) {
+    if (this.armed && wheelScheduler.now() >= this.dueAt) {
       this.armed = false;
       this.onIdle();
     }

@@ -1,5 +1,6 @@
 import { encodeFrame, encodeGoAway, FrameType, type PayloadCodec } from '@heartwire/core';
-import { closeServerSockets, type ServerSockets } from './sockets.js';
+import { closeConnection } from '@heartwire/endpoint';
+import type { ServerSockets } from './sockets.js';
 
 /**
  * Turns a connection away before its handshake: GOAWAY `code` (lastStream 0),
@@ -14,5 +15,5 @@ export function refuseConnection(sockets: ServerSockets, codec: PayloadCodec, co
   stream.on('end', () => stream.destroy());
   stream.resume();
   stream.write(encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(codec, { code, message, lastStream: 0 })));
-  closeServerSockets(sockets, 'end');
+  closeConnection(sockets, 'end');
 }

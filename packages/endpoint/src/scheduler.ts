@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { TimerWheel, WheelTimer, type Scheduler } from '@heartwire/core';
 
 /**
- * Tick of the server's timer wheel, in ms: heartbeats and verdicts fire at
+ * Tick of the timer wheel every connection in the process shares, in ms: heartbeats and verdicts fire at
  * most this late. A tenth of the shortest heartbeat a client may ask for
  * (100 ms), and 1 % of the default; an interval that is a multiple of it
  * keeps an exact cadence.
@@ -53,8 +53,8 @@ class DrivenTimer extends WheelTimer {
   }
 }
 
-/** The server's clock and timers for the liveness rules; `setImmediate` runs after the poll phase has read waiting input. */
-export const serverScheduler: Scheduler = {
+/** The clock and timers of every connection's liveness rules (server and client); `setImmediate` runs after the poll phase has read waiting input. */
+export const wheelScheduler: Scheduler = {
   now,
   timer: (callback) => new DrivenTimer(wheel, callback),
   afterInput: setImmediate,
