@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +12,15 @@ import { PACKAGES, packAll } from './harness/pack.js';
 // The packages as a user gets them: every tarball from `pnpm pack` installed with npm into a fresh
 // project outside the repository, then loaded there by `node` with `import` and with `require`, and
 // one call of each kind run end to end (a main-thread handler, and a `worker()` job in a thread and
-// in a process, which only work if the server's job entry files shipped).
+// in a process, which only work if the server's job entry files shipped). The shipped declarations are
+// type-checked there too, as a TypeScript user's ES module and CommonJS module would load them.
 
 const run = promisify(execFile);
 const fixtures = fileURLToPath(new URL('./fixtures/installed/', import.meta.url));
+const require = createRequire(import.meta.url);
+/** The repository's own TypeScript and Node types, at the versions it pins. */
+const TSC = require.resolve('typescript/bin/tsc');
+const NODE_TYPES_VERSION = (require('@types/node/package.json') as { version: string }).version;
 
 /**
  * npm's cache, shared by every run on this machine: only the third-party dependencies (MessagePack,
@@ -25,6 +31,7 @@ const NPM_CACHE = path.join(os.tmpdir(), 'heartwire-npm-cache');
 /** Bounds of each step, loose for a cold cache on a busy machine; a warm run takes a few seconds. */
 const INSTALL_TIMEOUT_MS = 150_000;
 const RUN_TIMEOUT_MS = 30_000;
+const TYPECHECK_TIMEOUT_MS = 60_000;
 
 let dir: string;
 let project: string;
@@ -38,6 +45,7 @@ beforeAll(async () => {
   // --ignore-scripts: nothing here needs one (msgpackr's native speed-up is optional), and a fresh
   // project should not run code at install time.
   const files = [...tarballs.values()].map((tarball) => tarball.file);
+  files.push(`@types/node@${NODE_TYPES_VERSION}`);
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--cache', NPM_CACHE, ...files], {
     cwd: project,
     timeout: INSTALL_TIMEOUT_MS,
@@ -104,6 +112,13 @@ describe('the packed packages installed with npm into a fresh project', () => {
       }
     }
   });
+
+  test('the shipped declarations type-check for an ES module and a CommonJS module (strict, skipLibCheck off)', async () => {
+    const args = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext'];
+    const checked = run(process.execPath, [TSC, ...args, '--types', 'node', 'types.mts', 'types.cts'], { cwd: project, timeout: TYPECHECK_TIMEOUT_MS });
+    // tsc reports on stdout and exits non-zero: show what it said.
+    await checked.catch((err: { stdout?: string }) => expect.fail(`tsc in the installed project:\n${err.stdout ?? String(err)}`));
+  }, TYPECHECK_TIMEOUT_MS + 5_000);
 
   test('import (ESM): every entry point loads, and one call of each kind runs end to end', async () => {
     expectWorks(await runInProject('esm.mjs'));
