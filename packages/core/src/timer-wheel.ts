@@ -150,6 +150,7 @@ export class WheelTimer {
 
   constructor(
     private readonly wheel: TimerWheel,
+    /** @internal Run by the wheel when the timer fires. */
     readonly callback: () => void,
   ) {}
 

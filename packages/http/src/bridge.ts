@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { InvalidOptionError } from '@heartwire/core';
 import type { Handler, HeartwireServer } from '@heartwire/server';
-import { HttpCall, responseHeaders, type BridgeResponse, type CallHost } from './call.js';
+import { HttpCall, responseHeaders, type BridgeResponse } from './call.js';
 import { negotiateFormat } from './negotiate.js';
 import { resolveHttpBridgeOptions, type HttpBridgeOptions, type ResolvedHttpBridgeOptions } from './options.js';
 import { readParams, type BridgeRequest } from './params.js';
@@ -26,7 +26,9 @@ export interface ServeInit {
  * progress, and last its result or a coded error, as NDJSON or server-sent
  * events (PROTOCOL.md §11).
  */
-export class HttpBridge implements CallHost {
+// The host of its calls (`CallHost`) by shape only: an `implements` clause would ship the internal
+// call class in the declarations.
+export class HttpBridge {
   /** The options in force, defaults applied. */
   readonly options: ResolvedHttpBridgeOptions;
   private readonly live = new Set<HttpCall>();

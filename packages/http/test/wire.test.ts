@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HTTP_BRIDGE_OPTIONS, encodeEvent, negotiateFormat, resolveHttpBridgeOptions } from '../src/index.js';
+import { DEFAULT_HTTP_BRIDGE_OPTIONS, resolveHttpBridgeOptions } from '../src/index.js';
+import { negotiateFormat } from '../src/negotiate.js';
+import { encodeEvent } from '../src/wire.js';
 import { LineReader } from '../src/client/line-reader.js';
 
 describe('negotiateFormat', () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AbortReason, HeartwireError } from '@heartwire/core';
 import { worker } from '@heartwire/server';
-import { DEFAULT_ENQUEUE_OPTIONS, DEFAULT_WORKER_OPTIONS, fleetKeys, resolveEnqueueOptions, resolveWorkerOptions } from '@heartwire/queue';
+import { DEFAULT_ENQUEUE_OPTIONS, DEFAULT_WORKER_OPTIONS, resolveEnqueueOptions, resolveWorkerOptions } from '@heartwire/queue';
 import { decodeFailure, encodeFailure } from '../src/failure.js';
+import { fleetKeys } from '../src/keys.js';
 
 const job = worker(new URL('../../../test/fixtures/jobs.mjs', import.meta.url));
 const base = { queue: 'q', connection: { host: '127.0.0.1', port: 6379 }, jobs: { spin: job } };
