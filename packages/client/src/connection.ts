@@ -1,7 +1,6 @@
 import {
   AbortedError,
   ConnectionError,
-  decodeCallError,
   decodeGoAway,
   decodePingPayload,
   decodeWelcome,
@@ -13,8 +12,6 @@ import {
   PayloadError,
   PROTOCOL_VERSION,
   ProtocolError,
-  RemoteError,
-  unknownCallViolation,
   type ClientPhase,
   type Frame,
   type GoAwayBody,
@@ -23,7 +20,8 @@ import {
   type Welcome,
 } from '@heartwire/core';
 import { Endpoint, wheelScheduler, type EndpointRole, type Failure } from '@heartwire/endpoint';
-import type { CallOptions, PendingCall } from './call.js';
+import type { CallOptions } from './call.js';
+import { ClientCalls } from './calls.js';
 import { channels } from './diagnostics.js';
 import type { ResolvedClientOptions } from './options.js';
 import { isTlsError, openSockets, type ClientSockets } from './transport.js';
@@ -54,9 +52,7 @@ export class ClientConnection implements EndpointRole {
   private readonly endpoint: Endpoint;
   private readonly codec: PayloadCodec;
   private readonly sockets: ClientSockets;
-  private readonly calls = new Map<number, PendingCall>();
-  private readonly waiting: PendingCall[] = [];
-  private nextId = 1;
+  private readonly calls: ClientCalls;
   private closeError: HeartwireError | undefined;
   private settleReady: { resolve(): void; reject(err: unknown): void } | undefined;
   private resolveClosed: (() => void) | undefined;
@@ -76,6 +72,7 @@ export class ClientConnection implements EndpointRole {
     });
     this.sockets = openSockets(options);
     this.endpoint = new Endpoint(this.sockets, options, this.codec, this);
+    this.calls = new ClientCalls(this.endpoint, this.codec, options, () => this.closeIfDone());
     this.sockets.stream.once(this.sockets.readyEvent, this.sendHello);
   }
 
@@ -119,13 +116,7 @@ export class ClientConnection implements EndpointRole {
       return Promise.reject(new PayloadError('HW_ERR_PAYLOAD_TOO_LARGE', message));
     }
     return new Promise((resolve, reject) => {
-      const call: PendingCall = { id: 0, method, payload, options, accepted: false, sentAt: 0, resolve, reject, onAbort: undefined };
-      if (signal !== undefined) {
-        call.onAbort = () => this.abortCall(call, signal.reason);
-        signal.addEventListener('abort', call.onAbort, { once: true });
-      }
-      if (this.calls.size < welcome.maxCalls) this.send(call);
-      else this.waiting.push(call);
+      this.calls.start({ id: 0, method, payload, options, accepted: false, sentAt: 0, resolve, reject, onAbort: undefined });
     });
   }
 
@@ -133,7 +124,7 @@ export class ClientConnection implements EndpointRole {
   end(): void {
     if (this.phase !== 'open' && this.phase !== 'draining') return;
     this.endpoint.phase = 'half-closed';
-    this.rejectWaiting(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'));
+    this.calls.rejectWaiting(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'));
     this.endpoint.write(FrameType.HALF_CLOSE, 0);
     this.endpoint.endOutput();
     this.closeIfDone();
@@ -149,59 +140,6 @@ export class ClientConnection implements EndpointRole {
     if (this.phase === 'handshake') this.endpoint.close(error, mode);
   }
 
-  // ---- calls ------------------------------------------------------------
-
-  private send(call: PendingCall): void {
-    call.id = this.nextId++;
-    call.sentAt = now();
-    this.calls.set(call.id, call);
-    this.endpoint.write(FrameType.CALL, call.id, call.payload);
-    this.endpoint.setBusy(true, call.sentAt);
-    if (channels.callStart.hasSubscribers) {
-      channels.callStart.publish({ method: call.method, id: call.id, host: this.options.host, port: this.options.port });
-    }
-  }
-
-  private abortCall(call: PendingCall, reason: unknown): void {
-    if (call.id !== 0 && this.calls.get(call.id) !== call) return;
-    this.cancelWith(call, new AbortedError('the call was aborted by its signal', reason));
-  }
-
-  /** Ends a call here with `err`; one the server has is cancelled (after HALF_CLOSE it stops with the connection instead). */
-  private cancelWith(call: PendingCall, err: unknown): void {
-    if (call.id === 0) {
-      const index = this.waiting.indexOf(call);
-      if (index >= 0) this.waiting.splice(index, 1);
-    } else if (this.calls.get(call.id) !== call) {
-      return;
-    } else if (this.phase === 'open' || this.phase === 'draining') {
-      this.endpoint.write(FrameType.CANCEL, call.id);
-    }
-    this.settle(call, err);
-    call.reject(err);
-  }
-
-  /** Forgets a call that has ended, and lets a waiting one take its slot. */
-  private settle(call: PendingCall, error?: unknown): void {
-    if (call.onAbort !== undefined) call.options.signal?.removeEventListener('abort', call.onAbort);
-    if (call.id === 0 || !this.calls.delete(call.id)) return;
-    if (channels.callEnd.hasSubscribers) {
-      channels.callEnd.publish({
-        method: call.method,
-        id: call.id,
-        host: this.options.host,
-        port: this.options.port,
-        outcome: error === undefined ? 'result' : 'error',
-        error,
-        durationMs: now() - call.sentAt,
-      });
-    }
-    if (this.calls.size === 0) this.endpoint.setBusy(false);
-    const next = this.phase === 'open' ? this.waiting.shift() : undefined;
-    if (next !== undefined) this.send(next);
-    this.closeIfDone();
-  }
-
   /**
    * After end(), nothing is left to wait for once the last call ended. Closing
    * also stops any job whose call was aborted meanwhile (no CANCEL can be
@@ -210,13 +148,6 @@ export class ClientConnection implements EndpointRole {
   private closeIfDone(): void {
     if (this.phase === 'half-closed' && this.calls.size === 0) {
       this.endpoint.close(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'), 'destroy');
-    }
-  }
-
-  private rejectWaiting(error: HeartwireError): void {
-    for (const call of this.waiting.splice(0)) {
-      this.settle(call);
-      call.reject(error);
     }
   }
 
@@ -248,7 +179,7 @@ export class ClientConnection implements EndpointRole {
         this.onGoAway(decodeGoAway(this.codec, frame.payload));
         return;
       default:
-        this.onCallFrame(frame);
+        this.calls.onFrame(frame);
     }
   }
 
@@ -264,6 +195,7 @@ export class ClientConnection implements EndpointRole {
       throw new ProtocolError('HW_ERR_UNSUPPORTED_VERSION', `the server chose protocol version ${welcome.version}, which this client did not offer`);
     }
     this.welcome = welcome;
+    this.calls.maxCalls = welcome.maxCalls;
     this.endpoint.raiseFrameLimit();
     this.endpoint.startLiveness({
       heartbeatMs: 0,
@@ -294,82 +226,8 @@ export class ClientConnection implements EndpointRole {
     this.goAwayBody = body;
     if (this.phase === 'open') this.endpoint.phase = 'draining';
     // These calls never reached a handler: the code says they are safe to send elsewhere.
-    const error = goingAway(body);
-    this.rejectWaiting(error);
-    for (const call of [...this.calls.values()]) {
-      if (call.id > body.lastStream) {
-        this.settle(call, error);
-        call.reject(error);
-      }
-    }
+    this.calls.rejectAbove(body.lastStream, goingAway(body));
     this.events.goaway(body);
-  }
-
-  private onCallFrame(frame: Frame): void {
-    const call = this.calls.get(frame.stream);
-    if (call === undefined) {
-      // A frame for a call we cancelled crossed our CANCEL; one for an id we never sent is a violation.
-      const violation = unknownCallViolation(frame.stream, this.nextId - 1, `frame type 0x${frame.type.toString(16)}`);
-      if (violation !== undefined) throw violation;
-      return;
-    }
-    switch (frame.type) {
-      case FrameType.ACCEPTED:
-        this.runCallback(call, () => this.markAccepted(call));
-        return;
-      case FrameType.PROGRESS: {
-        // PROGRESS, RESULT and ERROR each stand for ACCEPTED if it has not come.
-        const data = this.decodeFor(call, frame.payload);
-        if (data !== undefined) {
-          this.runCallback(call, () => {
-            this.markAccepted(call);
-            call.options.onProgress?.(data.value);
-          });
-        }
-        return;
-      }
-      case FrameType.RESULT: {
-        const data = this.decodeFor(call, frame.payload);
-        if (data === undefined) return;
-        this.settle(call);
-        this.runCallback(call, () => this.markAccepted(call));
-        call.resolve(data.value);
-        return;
-      }
-      case FrameType.ERROR: {
-        const body = decodeCallError(this.codec, frame.payload);
-        const error = new RemoteError(body.code, body.message);
-        this.settle(call, error);
-        this.runCallback(call, () => this.markAccepted(call));
-        call.reject(error);
-        return;
-      }
-    }
-  }
-
-  private markAccepted(call: PendingCall): void {
-    if (call.accepted) return;
-    call.accepted = true;
-    call.options.onAccepted?.();
-  }
-
-  /** Decodes a payload for one call; a bad payload fails that call only (HW_ERR_BAD_PAYLOAD) and cancels it. */
-  private decodeFor(call: PendingCall, payload: Uint8Array): { value: unknown } | undefined {
-    try {
-      return { value: this.codec.decode(payload) };
-    } catch (err) {
-      this.cancelWith(call, err);
-      return undefined;
-    }
-  }
-
-  /** Runs a user callback; if it throws, the call is cancelled and rejects with what it threw. */
-  private runCallback(call: PendingCall, callback: () => void): void {
-    try {
-      callback();
-    } catch (err) {
-      this.cancelWith(call, err);
-    }
   }
 
   // ---- the end ------------------------------------------------------------
@@ -425,10 +283,7 @@ export class ClientConnection implements EndpointRole {
       this.settleReady.reject(reason);
       this.settleReady = undefined;
     }
-    for (const call of [...this.waiting.splice(0), ...this.calls.values()]) {
-      this.settle(call, reason);
-      call.reject(reason);
-    }
+    this.calls.rejectAll(reason);
     if (channels.close.hasSubscribers) {
       const { host, port } = this.options;
       channels.close.publish({ host, port, error: publicError(reason), at: now() });

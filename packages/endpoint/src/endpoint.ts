@@ -291,7 +291,7 @@ export class Endpoint implements FrameSink {
     return true;
   }
 
-  /** @internal Where the batch sends its bytes. */
+  /** Where the batch sends its bytes (FrameSink). */
   writeFrames(chunk: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(chunk, this.afterWrite);
