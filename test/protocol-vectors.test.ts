@@ -15,9 +15,13 @@ import {
   encodePingPayload,
   encodeWelcome,
   FrameDecoder,
+  frameRule,
   FrameType,
   PayloadCodec,
   type Frame,
+  type FrameRule,
+  type Phase,
+  type Role,
 } from '@heartwire/core';
 
 /** Every ```hex NAME block of PROTOCOL.md: the bytes the spec shows. */
@@ -40,12 +44,15 @@ interface Expectation {
   /** What the payload decodes to, with the decoder the receiver uses. */
   readonly decoded: (payload: Uint8Array) => unknown;
   readonly value: unknown;
+  /** What the rulebook (section 2) says of this frame's header, for an end in a phase. */
+  readonly rules?: ReadonlyArray<readonly [Role, Phase, FrameRule['kind']]>;
 }
 
 const welcome = { version: 1, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 4194304, maxCalls: 100 };
 const goaway = { code: 'HW_ERR_SERVER_SHUTDOWN', message: 'the server is shutting down', lastStream: 3 };
 const unauthenticated = { code: 'HW_ERR_UNAUTHENTICATED', message: 'authentication failed', lastStream: 0 };
 const idle = { code: 'HW_ERR_IDLE_TIMEOUT', message: 'no call in flight', lastStream: 2 };
+const clientGoAway = { code: 'HW_ERR_PROTOCOL', message: 'a second WELCOME', lastStream: 0 };
 const empty = (payload: Uint8Array): number => payload.byteLength;
 
 const expectations: Record<string, Expectation> = {
@@ -136,6 +143,38 @@ const expectations: Record<string, Expectation> = {
     decoded: (p) => decodeGoAway(codec, p),
     value: unauthenticated,
   },
+  'goaway-client': {
+    encoded: encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(codec, clientGoAway)),
+    type: FrameType.GOAWAY,
+    stream: 0,
+    decoded: (p) => decodeGoAway(codec, p),
+    value: clientGoAway,
+    // A server takes a client's GOAWAY in any phase but after its HALF_CLOSE (§6).
+    rules: [
+      ['server', 'open', 'accept'],
+      ['server', 'draining', 'accept'],
+      ['server', 'half-closed', 'violation'],
+    ],
+  },
+  'error-too-many-calls': {
+    encoded: encodeFrame(FrameType.ERROR, 101, encodeCallError(codec, 'HW_ERR_TOO_MANY_CALLS', 'too many calls')),
+    type: FrameType.ERROR,
+    stream: 101,
+    decoded: (p) => decodeCallError(codec, p),
+    value: { code: 'HW_ERR_TOO_MANY_CALLS', message: 'too many calls' },
+    rules: [
+      ['client', 'open', 'accept'],
+      ['server', 'open', 'violation'],
+    ],
+  },
+  'cancel-with-payload': {
+    encoded: encodeFrame(FrameType.CANCEL, 3, Uint8Array.of(0xc0)),
+    type: FrameType.CANCEL,
+    stream: 3,
+    decoded: empty,
+    value: 1,
+    rules: [['server', 'open', 'violation']],
+  },
   'goaway-idle': {
     encoded: encodeFrame(FrameType.GOAWAY, 0, encodeGoAway(codec, idle)),
     type: FrameType.GOAWAY,
@@ -168,6 +207,9 @@ describe('PROTOCOL.md test vectors', () => {
       expect(frame.flags).toBe(0);
       expect(frame.stream).toBe(expected.stream);
       expect(expected.decoded(frame.payload)).toEqual(expected.value);
+      for (const [role, phase, kind] of expected.rules ?? []) {
+        expect(frameRule(role, phase, frame.type, frame.stream, frame.payload.byteLength).kind, `${role} in ${phase}`).toBe(kind);
+      }
     });
   }
 });

@@ -38,13 +38,15 @@ const RECEIVES: Record<Role, ReadonlySet<number>> = {
 const EXACT_LENGTH: ReadonlyMap<number, number> = new Map([
   [FrameType.PING, PING_PAYLOAD_BYTES],
   [FrameType.PONG, PING_PAYLOAD_BYTES],
-  [FrameType.ACCEPTED, 0],
   [FrameType.CANCEL, 0],
   [FrameType.HALF_CLOSE, 0],
 ]);
 
-/** Types whose payload is a small MessagePack map or array: no larger than the pre-handshake limit, whatever the frame limit. */
-const SMALL_TYPES: ReadonlySet<number> = new Set([FrameType.HELLO, FrameType.WELCOME, FrameType.ERROR, FrameType.GOAWAY]);
+/**
+ * Types whose payload is small: no larger than the pre-handshake limit, whatever the frame limit (a
+ * map or an array, or ACCEPTED's payload, which version 1 leaves empty and receivers ignore).
+ */
+const SMALL_TYPES: ReadonlySet<number> = new Set([FrameType.HELLO, FrameType.WELCOME, FrameType.ACCEPTED, FrameType.ERROR, FrameType.GOAWAY]);
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
 
