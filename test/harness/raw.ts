@@ -62,6 +62,19 @@ export class RawPeer {
     return new RawPeer(socket);
   }
 
+  /**
+   * A hand-written server: listens on a free loopback port and gives the
+   * first connection as a peer (the client's side is whatever connects).
+   */
+  static async listen(): Promise<{ port: number; accepted: Promise<RawPeer>; close: () => void }> {
+    const server = net.createServer();
+    const accepted = new Promise<RawPeer>((resolve) => server.once('connection', (socket) => resolve(new RawPeer(socket))));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    return { port, accepted, close: () => server.close() };
+  }
+
   /** Connects and completes the handshake; returns the WELCOME terms. */
   static async handshake(
     port: number,
