@@ -10,8 +10,7 @@ export {
   PING_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
 } from './protocol.js';
-export { encodeFrame, writeFrameHeader, type Frame } from './frame.js';
-export { FrameBatch, LARGE_PAYLOAD_BYTES, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
+export { checkStreamId, encodeFrame, writeFrameHeader, type Frame } from './frame.js';
 export { FrameDecoder, type FrameAdmission, type FrameDecoderOptions } from './decoder.js';
 export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecLimits } from './codec.js';
 export {
@@ -42,5 +41,3 @@ export {
 } from './liveness.js';
 export * from './rules/index.js';
 export { checkIntegerOption, checkKnownOptions, checkObjectOption, withDefaults } from './options.js';
-export { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type WriteQueueProbe } from './liveness-timer.js';
-export { TimerWheel, WheelTimer } from './timer-wheel.js';

@@ -1,25 +1,22 @@
 import type { Socket } from 'node:net';
 import {
   encodeGoAway,
-  FrameBatch,
   FrameDecoder,
   frameRule,
   FrameType,
   HeartwireError,
   Liveness,
-  LivenessTimer,
   MAX_HANDSHAKE_FRAME_BYTES,
   PayloadCodec,
   ProtocolError,
   type Frame,
-  type FrameBatchOptions,
-  type FrameSink,
-  type LivenessEffect,
   type LivenessOptions,
   type Phase,
   type Role,
 } from '@heartwire/core';
 import { closeConnection, type CloseMode } from './close.js';
+import { FrameBatch, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
+import { LivenessTimer, type LivenessEffect } from './liveness-timer.js';
 import type { Failure } from './failure.js';
 import { wheelScheduler } from './scheduler.js';
 import { writeQueueProbe } from './write-queue.js';

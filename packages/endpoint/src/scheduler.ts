@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { TimerWheel, WheelTimer, type Scheduler } from '@heartwire/core';
+import type { Scheduler } from './liveness-timer.js';
+import { TimerWheel, WheelTimer } from './timer-wheel.js';
 
 /**
  * Tick of the timer wheel every connection in the process shares, in ms: heartbeats and verdicts fire at

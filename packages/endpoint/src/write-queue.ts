@@ -1,4 +1,4 @@
-import type { WriteQueueProbe } from '@heartwire/core';
+import type { WriteQueueProbe } from './liveness-timer.js';
 
 /** What {@link writeQueueProbe} reads of a Node TCP socket (its handle is not in Node's types). */
 interface QueuedSocket {

@@ -1,5 +1,4 @@
-import type { SchedulerTimer } from '@heartwire/core';
-import { wheelScheduler } from '@heartwire/endpoint';
+import { wheelScheduler, type SchedulerTimer } from '@heartwire/endpoint';
 
 /**
  * A connection's idle deadline (`idleTimeoutMs`) on the server's shared

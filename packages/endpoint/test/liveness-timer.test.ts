@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Liveness,
-  LivenessTimer,
-  type LivenessEffect,
-  type Scheduler,
-  type SchedulerTimer,
-  type WriteQueueProbe,
-} from '@heartwire/core';
+import { Liveness } from '@heartwire/core';
+import { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type WriteQueueProbe } from '@heartwire/endpoint';
 
 /** A hand-driven scheduler: time moves only when the test says so. */
 class FakeScheduler implements Scheduler {

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  encodeFrame,
-  encodePingPayload,
-  FrameBatch,
-  FrameDecoder,
-  FrameType,
-  LARGE_PAYLOAD_BYTES,
-  MAX_STREAM_ID,
-  type Frame,
-} from '@heartwire/core';
-import { hex, toHex } from './hex.js';
+import { encodeFrame, encodePingPayload, FrameDecoder, FrameType, MAX_STREAM_ID, type Frame } from '@heartwire/core';
+import { FrameBatch, LARGE_PAYLOAD_BYTES } from '@heartwire/endpoint';
+import { hex, toHex } from '../../core/test/hex.js';
 
 /** A batch whose chunks and deferred flushes are recorded. */
 class Recorded {

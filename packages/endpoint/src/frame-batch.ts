@@ -1,5 +1,4 @@
-import { checkStreamId } from './frame.js';
-import { FRAME_HEADER_BYTES, PING_PAYLOAD_BYTES } from './protocol.js';
+import { checkStreamId, FRAME_HEADER_BYTES, PING_PAYLOAD_BYTES } from '@heartwire/core';
 
 /**
  * A payload at least this large goes out as its own buffer rather than being

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TimerWheel } from '@heartwire/core';
+import { TimerWheel } from '@heartwire/endpoint';
 
 /** Advances `wheel` 1 ms at a time from `from` to `to`, as a host timer ticking every ms would. */
 function walk(wheel: TimerWheel, from: number, to: number): void {

@@ -1,4 +1,4 @@
-import type { Liveness, LivenessAction } from './liveness.js';
+import type { Liveness, LivenessAction } from '@heartwire/core';
 
 /**
  * The clock and timers a {@link LivenessTimer} runs on. Core calls no timer
