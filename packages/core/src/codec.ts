@@ -163,7 +163,7 @@ interface DecoderInternals {
   pushMapState(size: number): void;
   readU64(): number | bigint;
   readI64(): number | bigint;
-  readonly stack: { readonly length: number; top(): { readonly map?: object } | undefined };
+  readonly stack: { readonly length: number; top(): { readonly map: object; readonly readCount: number } | undefined };
   readonly maxOpenContainers: number;
   readonly view: DataView;
   pos: number;
@@ -196,9 +196,11 @@ class PayloadDecoder extends Decoder {
       extensionCodec: PAYLOAD_EXTENSIONS,
       mapKeyConverter: (key) => {
         if (typeof key !== 'string') throw new DecodeError(`a map key must be a string, got ${describeKey(key)}`);
-        // The converter runs while the map being filled is on top of the stack.
-        const map = (this as unknown as DecoderInternals).stack.top()?.map;
-        if (map !== undefined && Object.hasOwn(map, key)) throw new DecodeError(`map key ${JSON.stringify(key)} appears twice`);
+        // The converter runs while the map being filled is on top of the stack; its first key cannot repeat.
+        const state = (this as unknown as DecoderInternals).stack.top();
+        if (state !== undefined && state.readCount > 0 && Object.hasOwn(state.map, key)) {
+          throw new DecodeError(`map key ${JSON.stringify(key)} appears twice`);
+        }
         if (key === 'constructor') this.sawConstructorKey = true;
         return key;
       },
