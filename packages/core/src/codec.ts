@@ -17,6 +17,7 @@ export interface CodecLimits {
    * Deepest nesting, in levels (a scalar alone is 1, `[1]` is 2): the encoder
    * writes no deeper, and the decoder refuses deeper input, so no decoded
    * value is too deep for the encoder or for a recursive walk by a handler.
+   * A CALL's params are counted alone, without their `[method, params]` wrapper.
    */
   readonly maxDepth: number;
 }
