@@ -200,7 +200,7 @@ async function bench(options: ServerOptions = {}): Promise<Bench> {
       cyclic.self = cyclic;
       return cyclic;
     });
-    s.handle('returnBigint', () => 10n);
+    s.handle('returnBigint', () => 2n ** 64n);
     s.handle('resolveFunction', async () => () => 1);
     s.handle('throwNullProto', () => {
       throw Object.create(null);
@@ -782,7 +782,7 @@ describe('6. failing handlers', () => {
     ['returns a function', 'HW_ERR_ENCODE', 'returnFunction', undefined],
     ['returns a symbol', 'HW_ERR_ENCODE', 'returnSymbol', undefined],
     ['returns a cyclic object', 'HW_ERR_ENCODE', 'returnCyclic', undefined],
-    ['returns a bigint', 'HW_ERR_ENCODE', 'returnBigint', undefined],
+    ['returns a bigint past 64 bits', 'HW_ERR_ENCODE', 'returnBigint', undefined],
     ['resolves to a function', 'HW_ERR_ENCODE', 'resolveFunction', undefined],
   ])('a handler that %s → ERROR %s; no unhandled rejection', async (_name, code, method, message) => {
     const b = await bench();
@@ -1125,6 +1125,8 @@ describe('11. option validation', () => {
     check(err, /echo/);
     expect(() => b.server.handle('', () => 1)).toThrow(InvalidOptionError);
     expect(() => b.server.handle('m'.repeat(257), () => 1)).toThrow(InvalidOptionError);
+    // 129 characters, 258 bytes of UTF-8: the limit counts bytes, as on the wire.
+    expect(() => b.server.handle('é'.repeat(129), () => 1)).toThrow(/1 to 256 UTF-8 bytes/);
     expect(() => b.server.handle('notAFunction', 'nope' as never)).toThrow(InvalidOptionError);
     await expect(b.good.call('echo', 'original')).resolves.toBe('original');
     await expect(b.good.call('notAFunction')).rejects.toMatchObject({ code: 'HW_ERR_UNKNOWN_METHOD' });
@@ -1355,8 +1357,8 @@ describe('14. limits, each by a hostile client', () => {
     ['maxBinLength 16', new Uint8Array(16), new Uint8Array(17)],
     ['maxArrayLength 4', [1, 2, 3, 4], [1, 2, 3, 4, 5]],
     ['maxMapLength 4', { a: 1, b: 2, c: 3, d: 4 }, { a: 1, b: 2, c: 3, d: 4, e: 5 }],
-    // The CALL payload [method, params] is itself one level: params get maxDepth - 1.
-    ['maxDepth 4', nest(3), nest(4)],
+    // The CALL wrapper [method, params] is not counted: params get the whole maxDepth.
+    ['maxDepth 4', nest(4), nest(5)],
   ])('codec %s: params at the limit are served, one past it → ERROR HW_ERR_BAD_PAYLOAD, the connection goes on', async (_name, atLimit, over) => {
     const b = await bench({ codec: tight });
     const peer = await b.handshake();
@@ -1376,6 +1378,13 @@ describe('14. limits, each by a hostile client', () => {
     await expectIsolated(b);
   });
 
+  it('64-bit ids, timestamps and nil travel exactly both ways through the client and the server', async () => {
+    const b = await bench();
+    const params = { id: 2n ** 63n + 5n, small: 7n, negative: -(2n ** 60n), at: new Date(1_700_000_000_123), none: undefined };
+    await expect(b.good.call('echo', params)).resolves.toEqual({ ...params, small: 7, none: null });
+    await expectIsolated(b);
+  });
+
   it('default maxDepth 100: params of 500,000 nested arrays (0x91 …) → ERROR HW_ERR_BAD_PAYLOAD without building them', async () => {
     const b = await bench();
     const peer = await b.handshake();
@@ -1390,9 +1399,9 @@ describe('14. limits, each by a hostile client', () => {
     await expectIsolated(b);
   });
 
-  it('maxMethodLength 8: an 8-character method is served, a 9-character one → ERROR HW_ERR_BAD_PAYLOAD', async () => {
+  it('maxMethodLength 8 counts UTF-8 bytes: an 8-byte method is served, 9 bytes → ERROR HW_ERR_BAD_PAYLOAD', async () => {
     // Its own server: the bench's handlers have longer names.
-    const { port, close } = await startServer({ maxMethodLength: 8 }, (s) => s.handle('eightchr', () => 8));
+    const { port, close } = await startServer({ maxMethodLength: 8 }, (s) => s.handle('eightchr', () => 8).handle('éééé', () => 4));
     cleanups.push(close);
     const { peer } = await RawPeer.handshake(port);
     cleanups.push(() => peer.socket.destroy());
@@ -1400,9 +1409,14 @@ describe('14. limits, each by a hostile client', () => {
     expect(await callResult(peer, 1)).toBe(8);
     peer.call(2, 'ninechars', null);
     const error = await callError(peer, 2);
-    expect(error).toEqual({ code: 'HW_ERR_BAD_PAYLOAD', message: expect.stringMatching(/1 to 8 characters/) });
+    expect(error).toEqual({ code: 'HW_ERR_BAD_PAYLOAD', message: expect.stringMatching(/1 to 8 UTF-8 bytes/) });
     peer.call(3, 'eightchr', null);
     expect(await callResult(peer, 3)).toBe(8);
+    // Four characters in 8 bytes are served; five in 10 bytes are refused, though shorter than 8 characters.
+    peer.call(4, 'éééé', null);
+    expect(await callResult(peer, 4)).toBe(4);
+    peer.call(5, 'ééééé', null);
+    expect((await callError(peer, 5)).code).toBe('HW_ERR_BAD_PAYLOAD');
     stillOpen(peer);
   });
 

@@ -1,6 +1,7 @@
 import { Decoder, DecodeError, Encoder } from '@msgpack/msgpack';
 import { InvalidOptionError, PayloadError } from './errors/index.js';
 import { checkIntegerOption, checkKnownOptions, withDefaults } from './options.js';
+import { PAYLOAD_EXTENSIONS } from './payload-extensions.js';
 
 /** Limits applied while decoding a MessagePack payload; each is checked before the item's body is read. */
 export interface CodecLimits {
@@ -16,6 +17,7 @@ export interface CodecLimits {
    * Deepest nesting, in levels (a scalar alone is 1, `[1]` is 2): the encoder
    * writes no deeper, and the decoder refuses deeper input, so no decoded
    * value is too deep for the encoder or for a recursive walk by a handler.
+   * A CALL's params are counted alone, without their `[method, params]` wrapper.
    */
   readonly maxDepth: number;
 }
@@ -48,32 +50,48 @@ export function resolveCodecLimits(limits: Partial<CodecLimits> = {}, optionPref
 }
 
 /**
- * MessagePack payload codec. One encoder and one decoder instance are reused
- * for every payload (they are not re-entrant, and neither call re-enters).
+ * MessagePack payload codec (the rules of PROTOCOL.md section 10). One encoder
+ * and one decoder instance are reused for every payload (they are not
+ * re-entrant, and neither call re-enters).
  *
- * Decoded objects cannot pollute prototypes: `__proto__` map keys are refused
- * by @msgpack/msgpack, and a `constructor` key whose value is a map with a
- * `prototype` key is refused here (the pair a careless deep merge follows to
- * `Object.prototype`; fastify's secure-json-parse refuses the same two).
+ * - Integers: a `bigint` encodes as the smallest integer format that holds it
+ *   (int64/uint64 past 2^53); an integer of any format decodes as a `number`
+ *   when it is a safe integer, as a `bigint` otherwise, so no 64-bit id is
+ *   rounded. Other numbers encode as float64.
+ * - Map keys are strings, each once in its map: any other key, and a repeated
+ *   key, are refused (a JavaScript object cannot keep `1` and `"1"` apart, nor
+ *   two values of one key).
+ * - Decoded objects cannot pollute prototypes: `__proto__` map keys are refused
+ *   by @msgpack/msgpack, and a `constructor` key whose value is a map with a
+ *   `prototype` key is refused here (the pair a careless deep merge follows to
+ *   `Object.prototype`; fastify's secure-json-parse refuses the same two).
+ * - Extensions: the timestamp only, as a `Date` ({@link PAYLOAD_EXTENSIONS}).
  */
 export class PayloadCodec {
   private readonly encoder: Encoder;
-  private readonly decoder: DepthLimitedDecoder;
+  /** Writes arrays whose items, not the array, are held to `maxDepth` (see {@link encodeTuple}). */
+  private readonly tupleEncoder: Encoder;
+  private readonly decoder: PayloadDecoder;
 
   constructor(limits: CodecLimits = DEFAULT_CODEC_LIMITS) {
-    this.encoder = new Encoder({ maxDepth: limits.maxDepth, ignoreUndefined: false });
-    this.decoder = new DepthLimitedDecoder(limits);
+    this.encoder = new PayloadEncoder(limits.maxDepth);
+    this.tupleEncoder = new PayloadEncoder(limits.maxDepth + 1);
+    this.decoder = new PayloadDecoder(limits);
   }
 
   /** Encodes `value` into a new buffer. Throws {@link PayloadError} `HW_ERR_ENCODE`. */
   encode(value: unknown): Uint8Array {
-    try {
-      return this.encoder.encode(value);
-    } catch (err) {
-      throw new PayloadError('HW_ERR_ENCODE', `value cannot be encoded as MessagePack: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    return encodeWith(this.encoder, value);
+  }
+
+  /**
+   * Encodes `items` as one MessagePack array whose items each meet the limits
+   * on their own: the array is not counted in the nesting depth. This is how
+   * a frame body that wraps a value is written, such as CALL's
+   * `[method, params]`. Throws {@link PayloadError} `HW_ERR_ENCODE`.
+   */
+  encodeTuple(items: readonly unknown[]): Uint8Array {
+    return encodeWith(this.tupleEncoder, items);
   }
 
   /** Decodes exactly one value filling `bytes`. Throws {@link PayloadError} `HW_ERR_BAD_PAYLOAD`. */
@@ -92,23 +110,79 @@ export class PayloadCodec {
   }
 }
 
-/** The private members of @msgpack/msgpack 3's Decoder that open a non-empty array or map, and their stack. */
-interface ContainerHooks {
+function encodeWith(encoder: Encoder, value: unknown): Uint8Array {
+  try {
+    return encoder.encode(value);
+  } catch (err) {
+    throw new PayloadError('HW_ERR_ENCODE', `value cannot be encoded as MessagePack: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+const MIN_SAFE_BIGINT = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_INT64 = -(2n ** 63n);
+const MAX_UINT64 = 2n ** 64n - 1n;
+
+/** The private members of @msgpack/msgpack 3's Encoder that this module relies on. */
+interface EncoderInternals {
+  encodeObject(object: unknown, depth: number): void;
+  encodeNumber(value: number): void;
+  encodeBigInt64(value: bigint): void;
+}
+
+/**
+ * @msgpack/msgpack writes a `bigint` only with `useBigInt64`, which also
+ * writes every safe integer past 2^32 as a float64. This subclass keeps
+ * integers as integers and catches a `bigint` where the library sends every
+ * value that is not a primitive it knows (`encodeObject`, once per container
+ * otherwise): a safe one is written as that number, a wider one as
+ * int64/uint64, and one past 64 bits is refused.
+ */
+class PayloadEncoder extends Encoder {
+  constructor(maxDepth: number) {
+    super({ maxDepth, ignoreUndefined: false, extensionCodec: PAYLOAD_EXTENSIONS });
+  }
+}
+
+const encodeObject = privateMethod(Encoder.prototype as unknown as EncoderInternals, 'encodeObject');
+privateMethod(Encoder.prototype as unknown as EncoderInternals, 'encodeNumber');
+privateMethod(Encoder.prototype as unknown as EncoderInternals, 'encodeBigInt64');
+Object.defineProperty(PayloadEncoder.prototype, 'encodeObject', {
+  value(this: EncoderInternals, object: unknown, depth: number): void {
+    if (typeof object !== 'bigint') return encodeObject.call(this, object, depth);
+    if (object >= MIN_SAFE_BIGINT && object <= MAX_SAFE_BIGINT) return this.encodeNumber(Number(object));
+    if (object < MIN_INT64 || object > MAX_UINT64) throw new Error(`bigint ${object} does not fit in 64 bits`);
+    return this.encodeBigInt64(object);
+  },
+});
+
+/** The private members of @msgpack/msgpack 3's Decoder that this module relies on. */
+interface DecoderInternals {
   pushArrayState(size: number): void;
   pushMapState(size: number): void;
-  readonly stack: { readonly length: number };
+  readU64(): number | bigint;
+  readI64(): number | bigint;
+  readonly stack: { readonly length: number; top(): { readonly map: object; readonly readCount: number } | undefined };
   readonly maxOpenContainers: number;
+  readonly view: DataView;
+  pos: number;
 }
 
 /**
  * @msgpack/msgpack decodes nesting on its own stack without a depth limit
- * (4 MiB of 0x91 bytes would be 4 million nested arrays). This subclass
- * checks the depth each time a non-empty container opens, so the limit costs
- * one comparison per container, and notes whether any map key is
- * "constructor". The hooks it wraps are private to the library; the module
- * refuses to load if they are gone, and the codec tests pin the behaviour.
+ * (4 MiB of 0x91 bytes would be 4 million nested arrays), reads a 64-bit
+ * integer past 2^53 as a rounded float, and takes number keys. This subclass
+ * checks the depth each time a non-empty container opens (one comparison per
+ * container), reads int64/uint64 as a `bigint` when the value is not a safe
+ * integer (a cost only on those two formats), refuses a key that is not a
+ * string or is already in its map (one own-property lookup per key), and
+ * notes whether any map key is "constructor". The hooks it wraps are private
+ * to the library; the module refuses to load if they are gone, and the codec
+ * tests pin the behaviour.
  */
-class DepthLimitedDecoder extends Decoder {
+class PayloadDecoder extends Decoder {
   sawConstructorKey = false;
   /** Non-empty containers allowed open at once: their items sit one level deeper. */
   readonly maxOpenContainers: number;
@@ -120,13 +194,16 @@ class DepthLimitedDecoder extends Decoder {
       maxArrayLength: limits.maxArrayLength,
       maxMapLength: limits.maxMapLength,
       maxExtLength: limits.maxBinLength,
+      extensionCodec: PAYLOAD_EXTENSIONS,
       mapKeyConverter: (key) => {
-        if (typeof key === 'string') {
-          if (key === 'constructor') this.sawConstructorKey = true;
-          return key;
+        if (typeof key !== 'string') throw new DecodeError(`a map key must be a string, got ${describeKey(key)}`);
+        // The converter runs while the map being filled is on top of the stack; its first key cannot repeat.
+        const state = (this as unknown as DecoderInternals).stack.top();
+        if (state !== undefined && state.readCount > 0 && Object.hasOwn(state.map, key)) {
+          throw new DecodeError(`map key ${JSON.stringify(key)} appears twice`);
         }
-        if (typeof key === 'number') return key;
-        throw new DecodeError(`a map key must be a string or a number, got ${typeof key}`);
+        if (key === 'constructor') this.sawConstructorKey = true;
+        return key;
       },
     });
     this.maxOpenContainers = limits.maxDepth - 1;
@@ -134,12 +211,9 @@ class DepthLimitedDecoder extends Decoder {
 }
 
 for (const hook of ['pushArrayState', 'pushMapState'] as const) {
-  const original = (Decoder.prototype as unknown as ContainerHooks)[hook];
-  if (typeof original !== 'function') {
-    throw new Error(`@msgpack/msgpack has no Decoder.${hook}: the decode depth limit cannot be enforced`);
-  }
-  Object.defineProperty(DepthLimitedDecoder.prototype, hook, {
-    value(this: ContainerHooks, size: number): void {
+  const original = privateMethod(Decoder.prototype as unknown as DecoderInternals, hook);
+  Object.defineProperty(PayloadDecoder.prototype, hook, {
+    value(this: DecoderInternals, size: number): void {
       if (this.stack.length >= this.maxOpenContainers) {
         throw new DecodeError(`nesting deeper than ${this.maxOpenContainers + 1} levels`);
       }
@@ -148,8 +222,50 @@ for (const hook of ['pushArrayState', 'pushMapState'] as const) {
   });
 }
 
+privateMethod(Decoder.prototype as unknown as DecoderInternals, 'readU64');
+privateMethod(Decoder.prototype as unknown as DecoderInternals, 'readI64');
+Object.defineProperty(PayloadDecoder.prototype, 'readU64', {
+  value(this: DecoderInternals): number | bigint {
+    const { view, pos } = this;
+    // Rounded when past 2^53, and then not a safe integer: the rounding never makes an unsafe value look safe.
+    const value = view.getUint32(pos) * 0x1_0000_0000 + view.getUint32(pos + 4);
+    this.pos = pos + 8;
+    return Number.isSafeInteger(value) ? value : view.getBigUint64(pos);
+  },
+});
+Object.defineProperty(PayloadDecoder.prototype, 'readI64', {
+  value(this: DecoderInternals): number | bigint {
+    const { view, pos } = this;
+    const value = view.getInt32(pos) * 0x1_0000_0000 + view.getUint32(pos + 4);
+    this.pos = pos + 8;
+    return Number.isSafeInteger(value) ? value : view.getBigInt64(pos);
+  },
+});
+
+/** A private method of @msgpack/msgpack this module wraps or calls; the module refuses to load without it. */
+function privateMethod<T, K extends keyof T & string>(prototype: T, name: K): T[K] {
+  const method = prototype[name];
+  if (typeof method !== 'function') {
+    throw new Error(`@msgpack/msgpack has no ${name}: the payload rules cannot be enforced`);
+  }
+  return method;
+}
+
+function describeKey(key: unknown): string {
+  if (key === null) return 'nil';
+  if (key instanceof Uint8Array) return 'binary';
+  if (Array.isArray(key)) return 'an array';
+  return typeof key === 'object' ? 'a map' : `a ${typeof key}`;
+}
+
 function isMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Uint8Array) &&
+    !(value instanceof Date)
+  );
 }
 
 /** Throws if any map in `value` has a "constructor" key whose value is a map with a "prototype" key. */

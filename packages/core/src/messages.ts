@@ -1,4 +1,5 @@
 import type { PayloadCodec } from './codec.js';
+import { decodeMethodName, findMethodName } from './call-header.js';
 import { PayloadError, ProtocolError } from './errors/index.js';
 import { readUint32 } from './frame.js';
 import { MIN_MAX_FRAME_BYTES, PING_PAYLOAD_BYTES } from './protocol.js';
@@ -106,26 +107,37 @@ export function decodeWelcome(codec: PayloadCodec, bytes: Uint8Array): Welcome {
   };
 }
 
-/** CALL payload: a two-element array `[method, params]`. */
+/**
+ * CALL payload: a two-element array `[method, params]`. The codec limits
+ * (nesting depth included) apply to `params` alone, as the decoder counts them.
+ */
 export function encodeCall(codec: PayloadCodec, method: string, params: unknown): Uint8Array {
-  return codec.encode([method, params]);
+  return codec.encodeTuple([method, params]);
 }
 
-/** Throws {@link PayloadError} `HW_ERR_BAD_PAYLOAD`: a bad CALL payload fails that call only. */
+/**
+ * Reads a CALL payload. The wrapper is read here, not by the codec: the
+ * method's length is checked in UTF-8 bytes from its header, before it is
+ * decoded, and `params` is decoded as a payload of its own, so the codec's
+ * limits apply to `params` alone. `maxMethodLength` counts UTF-8 bytes.
+ *
+ * Throws {@link PayloadError} `HW_ERR_BAD_PAYLOAD`: a bad CALL payload fails that call only.
+ */
 export function decodeCall(
   codec: PayloadCodec,
   bytes: Uint8Array,
   maxMethodLength: number,
 ): { method: string; params: unknown } {
-  const value = codec.decode(bytes);
-  if (!Array.isArray(value) || value.length !== 2 || typeof value[0] !== 'string') {
-    throw new PayloadError('HW_ERR_BAD_PAYLOAD', 'CALL payload must be a two-element array [method, params]');
+  const name = findMethodName(bytes);
+  if (name === undefined || name.end >= bytes.byteLength) {
+    throw new PayloadError('HW_ERR_BAD_PAYLOAD', 'CALL payload must be a two-element array [method, params], method a string');
   }
-  const method = value[0];
-  if (method.length === 0 || method.length > maxMethodLength) {
-    throw new PayloadError('HW_ERR_BAD_PAYLOAD', `method name must be 1 to ${maxMethodLength} characters long`);
+  const length = name.end - name.start;
+  if (length === 0 || length > maxMethodLength) {
+    throw new PayloadError('HW_ERR_BAD_PAYLOAD', `method name must be 1 to ${maxMethodLength} UTF-8 bytes long, got ${length}`);
   }
-  return { method, params: value[1] };
+  const method = decodeMethodName(bytes, name.start, name.end);
+  return { method, params: codec.decode(bytes.subarray(name.end)) };
 }
 
 /** ERROR payload: `[code, message]`. */

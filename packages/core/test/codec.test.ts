@@ -416,3 +416,176 @@ describe('resolveCodecLimits', () => {
     expect(resolveCodecLimits(ones)).toEqual(ones);
   });
 });
+
+describe('PayloadCodec: 64-bit integers are exact', () => {
+  const codec = new PayloadCodec();
+  const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+  const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+  it('a safe integer decodes as a number whatever its format; past 2^53 as a bigint', () => {
+    expect(codec.decode(hex('cf 00 00 00 00 00 00 00 07'))).toBe(7);
+    expect(codec.decode(hex('d3 ff ff ff ff ff ff ff f9'))).toBe(-7);
+    expect(codec.decode(hex('cf 00 1f ff ff ff ff ff ff'))).toBe(Number.MAX_SAFE_INTEGER);
+    expect(codec.decode(hex('cf 00 20 00 00 00 00 00 01'))).toBe(2n ** 53n + 1n);
+    expect(codec.decode(hex('d3 ff df ff ff ff ff ff ff'))).toBe(-(2n ** 53n) - 1n);
+  });
+
+  it('64-bit ids round trip exactly, in maps and arrays too', () => {
+    const ids = [2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n, -(2n ** 53n), -(2n ** 63n), 1234567890123456789n];
+    for (const id of ids) expect(codec.decode(codec.encode(id))).toBe(id);
+    expect(codec.decode(codec.encode({ ids, first: ids[0] }))).toEqual({ ids, first: ids[0] });
+  });
+
+  it('a safe bigint is written as the smallest integer format and comes back a number', () => {
+    expect(toHex(codec.encode(5n))).toBe('05');
+    expect(toHex(codec.encode(-300n))).toBe('d1fed4');
+    expect(toHex(codec.encode(2n ** 32n))).toBe('cf0000000100000000');
+    expect(codec.decode(codec.encode(BigInt(Number.MAX_SAFE_INTEGER)))).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('every 64-bit pattern decodes to its exact value, and encodes back to it', () => {
+    // A fixed-seed xorshift: 4000 patterns across the whole range, the same on every run.
+    let x = 0x2545f4914f6cdd1dn;
+    const mask = 2n ** 64n - 1n;
+    for (let i = 0; i < 4000; i++) {
+      x ^= (x << 13n) & mask;
+      x ^= x >> 7n;
+      x ^= (x << 17n) & mask;
+      // Shift some patterns right, so that small and safe values are drawn too.
+      const bits = x >> BigInt(i % 64);
+      const bytes = new Uint8Array(9);
+      new DataView(bytes.buffer).setBigUint64(1, bits);
+      for (const [head, exact] of [
+        [0xcf, bits],
+        [0xd3, BigInt.asIntN(64, bits)],
+      ] as const) {
+        bytes[0] = head;
+        const value = codec.decode(bytes) as number | bigint;
+        expect(typeof value === 'number' ? Number.isSafeInteger(value) : value < MIN_SAFE || value > MAX_SAFE).toBe(true);
+        expect(BigInt(value)).toBe(exact);
+        expect(BigInt(codec.decode(codec.encode(value)) as number | bigint)).toBe(exact);
+      }
+    }
+  });
+
+  it('a bigint past 64 bits is refused with HW_ERR_ENCODE', () => {
+    expect(expectPayloadError(() => codec.encode(2n ** 64n), 'HW_ERR_ENCODE').message).toMatch(/64 bits/);
+    expectPayloadError(() => codec.encode({ id: -(2n ** 63n) - 1n }), 'HW_ERR_ENCODE');
+  });
+
+  it('numbers: safe integers as integers (-0 as 0), the rest as float64; float32 is read widened', () => {
+    expect(toHex(codec.encode(2 ** 32))).toBe('cf0000000100000000');
+    expect(toHex(codec.encode(-0))).toBe('00');
+    expect(toHex(codec.encode(2 ** 53))).toBe('cb4340000000000000');
+    expect(toHex(codec.encode(0.5))).toBe('cb3fe0000000000000');
+    expect(codec.decode(hex('ca 3d cc cc cd'))).toBe(Math.fround(0.1));
+  });
+});
+
+describe('PayloadCodec: map keys are strings, each once per map', () => {
+  const codec = new PayloadCodec();
+
+  it.each<[string, string, RegExp]>([
+    ['an integer key', '81 01 a0', /got a number/],
+    ['a negative integer key', '81 ff a0', /got a number/],
+    ['a float key', '81 cb 3ff8000000000000 a0', /got a number/],
+    ['a nil key', '81 c0 a0', /got nil/],
+    ['a binary key', '81 c4 01 61 01', /got binary/],
+    ['a boolean key', '81 c3 01', /got a boolean/],
+    ['an array key', '81 91 01 01', /got an array/],
+    ['a map key', '81 81 a1 61 01 01', /got a map/],
+    ['a bigint key', '81 cf ffffffffffffffff 01', /got a bigint/],
+    ['a duplicate key', '82 a1 61 01 a1 61 02', /"a" appears twice/],
+    ['a duplicate key in a nested map', '81 a1 78 83 a1 61 01 a1 62 02 a1 61 03', /"a" appears twice/],
+    ['a duplicate key named like an Object.prototype member', '82 a8 746f537472696e67 01 a8 746f537472696e67 02', /appears twice/],
+  ])('%s is refused with HW_ERR_BAD_PAYLOAD', (_name, bytes, message) => {
+    expect(expectPayloadError(() => codec.decode(hex(bytes)), 'HW_ERR_BAD_PAYLOAD').message).toMatch(message);
+  });
+
+  it('keys named like Object.prototype members are own data, once each', () => {
+    const value = { toString: 1, valueOf: 2, hasOwnProperty: 3, constructor: 4 };
+    expect(codec.decode(codec.encode(value))).toEqual(value);
+  });
+
+  it('the same key in sibling and nested maps is fine', () => {
+    const value = { a: { a: { a: 1 } }, b: [{ a: 1 }, { a: 2 }] };
+    expect(codec.decode(codec.encode(value))).toEqual(value);
+  });
+
+  it('keeps working after a refused key', () => {
+    expectPayloadError(() => codec.decode(hex('82 a1 61 01 a1 61 02')), 'HW_ERR_BAD_PAYLOAD');
+    expect(codec.decode(hex('82 a1 61 01 a1 62 02'))).toEqual({ a: 1, b: 2 });
+  });
+});
+
+describe('PayloadCodec: timestamps are Dates, to the millisecond', () => {
+  const codec = new PayloadCodec();
+
+  it('a Date round trips in the shortest timestamp form', () => {
+    const cases: [Date, string][] = [
+      [new Date(0), 'd6ff00000000'],
+      [new Date(1_700_000_000_000), 'd6ff6553f100'],
+      [new Date(1_700_000_000_123), 'd7ff1d5353006553f100'],
+      [new Date(-1), 'c70cff3b8b87c0ffffffffffffffff'],
+      [new Date(Date.UTC(2200, 0, 1)), 'd7ff00000001b09e1900'],
+    ];
+    for (const [date, bytes] of cases) {
+      expect(toHex(codec.encode(date))).toBe(bytes);
+      const out = codec.decode(hex(bytes));
+      expect(out).toBeInstanceOf(Date);
+      expect((out as Date).getTime()).toBe(date.getTime());
+    }
+  });
+
+  it('the sub-millisecond part is dropped, rounding toward the past', () => {
+    // timestamp 64: 1.999999 ms after the epoch.
+    expect((codec.decode(hex('d7ff 007a11fc 00000000')) as Date).getTime()).toBe(1);
+    // timestamp 96: -1 s + 999,999,999 ns, 1 ns before the epoch.
+    expect((codec.decode(hex('c70cff 3b9ac9ff ffffffffffffffff')) as Date).getTime()).toBe(-1);
+  });
+
+  it('a Date nested in params round trips', () => {
+    const value = { at: new Date(1_234_567), list: [new Date(0)] };
+    expect(codec.decode(codec.encode(value))).toEqual(value);
+  });
+
+  it('refuses a bad timestamp: nanoseconds of a second or more, a size other than 4, 8, 12, outside a Date', () => {
+    expectPayloadError(() => codec.decode(hex('d7ff ee6b2800 00000000')), 'HW_ERR_BAD_PAYLOAD');
+    expectPayloadError(() => codec.decode(hex('d5ff 0000')), 'HW_ERR_BAD_PAYLOAD');
+    expectPayloadError(() => codec.decode(hex('c70cff 00000000 000007dba8218001')), 'HW_ERR_BAD_PAYLOAD');
+    expect((codec.decode(hex('c70cff 00000000 000007dba8218000')) as Date).getTime()).toBe(8.64e15);
+  });
+
+  it('an invalid Date is refused with HW_ERR_ENCODE', () => {
+    expectPayloadError(() => codec.encode(new Date(Number.NaN)), 'HW_ERR_ENCODE');
+  });
+
+  it('any other extension type is refused, whatever its size', () => {
+    for (const bytes of ['d4 01 00', 'd5 7f 0000', 'c7 00 05', 'd6 fe 00000000', 'c8 0001 02 00']) {
+      expect(expectPayloadError(() => codec.decode(hex(bytes)), 'HW_ERR_BAD_PAYLOAD').message).toMatch(/extension type/);
+    }
+  });
+});
+
+describe('PayloadCodec: nil and empty payloads', () => {
+  const codec = new PayloadCodec();
+
+  it('undefined is written as nil, at the top and inside; nil decodes as null', () => {
+    expect(toHex(codec.encode(undefined))).toBe('c0');
+    expect(toHex(codec.encode([undefined]))).toBe('91c0');
+    expect(codec.decode(hex('c0'))).toBeNull();
+  });
+
+  it('an empty payload is not a value', () => {
+    expectPayloadError(() => codec.decode(new Uint8Array(0)), 'HW_ERR_BAD_PAYLOAD');
+  });
+});
+
+describe('PayloadCodec.encodeTuple', () => {
+  it('holds each item, not the array, to maxDepth', () => {
+    const codec = codecWith({ maxDepth: 3 });
+    expect(toHex(codec.encodeTuple(['m', [[0]]]))).toBe('92a16d919100');
+    expectPayloadError(() => codec.encodeTuple(['m', [[[0]]]]), 'HW_ERR_ENCODE');
+    expectPayloadError(() => codec.encode(['m', [[0]]]), 'HW_ERR_ENCODE');
+  });
+});

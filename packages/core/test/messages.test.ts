@@ -30,11 +30,12 @@ import {
   encodePingPayload,
   encodeWelcome,
   negotiate,
+  resolveCodecLimits,
   type Hello,
   type ServerTerms,
   type Welcome,
 } from '@heartwire/core';
-import { toHex } from './hex.js';
+import { hex, toHex } from './hex.js';
 import { catchError } from './thrown.js';
 
 const codec = new PayloadCodec();
@@ -189,6 +190,60 @@ describe('CALL', () => {
   it('a missing params element is not the same as nil params', () => {
     expect(decodeCall(codec, enc(['m', null]), 8)).toEqual({ method: 'm', params: null });
     expectBadPayload(() => decodeCall(codec, enc(['m']), 8));
+  });
+
+  it('maxMethodLength counts UTF-8 bytes, not UTF-16 code units', () => {
+    // 'é' is 1 code unit and 2 bytes; '😀' is 2 code units and 4 bytes.
+    expect(decodeCall(codec, encodeCall(codec, 'éé', null), 4).method).toBe('éé');
+    expect(expectBadPayload(() => decodeCall(codec, encodeCall(codec, 'ééa', null), 4)).message).toMatch(/UTF-8 bytes long, got 5/);
+    expect(decodeCall(codec, encodeCall(codec, '😀', null), 4).method).toBe('😀');
+    expectBadPayload(() => decodeCall(codec, encodeCall(codec, 'a😀', null), 4));
+  });
+
+  it('the method length is checked from its header, before the name is decoded', () => {
+    // A str32 header announcing 1 MiB of name, with no name bytes behind it: refused as a bad shape, not read.
+    expectBadPayload(() => decodeCall(codec, hex('92 db 00100000 c0'), 256));
+    const long = encodeCall(codec, 'm'.repeat(300), null);
+    expect(expectBadPayload(() => decodeCall(codec, long, 256)).message).toContain('got 300');
+  });
+
+  it('takes the wrapper and the name in any MessagePack format', () => {
+    for (const bytes of ['92 a1 6d 01', 'dc 0002 a1 6d 01', 'dd 00000002 a1 6d 01', '92 d9 01 6d 01', '92 da 0001 6d 01', '92 db 00000001 6d 01']) {
+      expect(decodeCall(codec, hex(bytes), 8)).toEqual({ method: 'm', params: 1 });
+    }
+  });
+
+  it.each<[string, string]>([
+    ['a truncated array16 header', 'dc 00'],
+    ['an array16 of three', 'dc 0003 a1 6d 01 01'],
+    ['a truncated str8 header', '92 d9'],
+    ['a name longer than the payload', '92 a5 6d 6d'],
+    ['nothing after the name', '92 a1 6d'],
+    ['trailing bytes after params', '92 a1 6d 01 02'],
+    ['a name that is not valid UTF-8', '92 a2 6d ff'],
+    ['a name that is a lone surrogate in UTF-8', '92 a3 eda080 c0'],
+  ])('refuses %s with HW_ERR_BAD_PAYLOAD', (_name, bytes) => {
+    expectBadPayload(() => decodeCall(codec, hex(bytes), 8));
+  });
+
+  it('keeps a non-ASCII or long name exactly, a BOM included', () => {
+    for (const method of ['\ufeffx', 'naïve.ça', '日本語', 'x'.repeat(200), 'é'.repeat(100)]) {
+      expect(decodeCall(codec, encodeCall(codec, method, 1), 256).method).toBe(method);
+    }
+  });
+
+  it('params are held to the codec limits on their own: the wrapper is not counted', () => {
+    const limited = new PayloadCodec(resolveCodecLimits({ maxDepth: 3, maxArrayLength: 1 }));
+    // params [[0]] is 3 levels: accepted, inside a wrapper array of 2 elements.
+    expect(decodeCall(limited, encodeCall(limited, 'm', [[0]]), 8)).toEqual({ method: 'm', params: [[0]] });
+    expect(toHex(encodeCall(limited, 'm', [[0]]))).toBe('92a16d919100');
+    expectBadPayload(() => decodeCall(limited, hex('92 a1 6d 91 91 91 00'), 8));
+    expect(() => encodeCall(limited, 'm', [[[0]]])).toThrow(PayloadError);
+  });
+
+  it('map keys in params follow the codec rules', () => {
+    expectBadPayload(() => decodeCall(codec, hex('92 a1 6d 81 01 02'), 8));
+    expectBadPayload(() => decodeCall(codec, hex('92 a1 6d 82 a1 61 01 a1 61 02'), 8));
   });
 });
 

@@ -26,7 +26,7 @@ export interface ServerOptions {
   readonly maxFrameBytes?: number;
   /** Most calls one connection may have in flight; more is a protocol error. Defaults to 100. */
   readonly maxCallsPerConnection?: number;
-  /** Longest method name, in characters. Defaults to 256. */
+  /** Longest method name, in bytes of UTF-8 (as on the wire; `é` is 2). Defaults to 256. */
   readonly maxMethodLength?: number;
   /** How long a new connection has to complete its HELLO, in ms. Defaults to 10000. */
   readonly handshakeTimeoutMs?: number;

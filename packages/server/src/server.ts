@@ -117,8 +117,8 @@ export class HeartwireServer extends EventEmitter {
    * process that is stopped from outside when its client is gone.
    */
   handle<P = any, R = unknown>(method: string, handler: Handler<P, R> | JobModule): this {
-    if (typeof method !== 'string' || method.length === 0 || method.length > this.options.maxMethodLength) {
-      throw new InvalidOptionError(`method must be a string of 1 to ${this.options.maxMethodLength} characters`);
+    if (typeof method !== 'string' || method.length === 0 || Buffer.byteLength(method) > this.options.maxMethodLength) {
+      throw new InvalidOptionError(`method must be a string of 1 to ${this.options.maxMethodLength} UTF-8 bytes`);
     }
     if (typeof handler !== 'function' && !isJobModule(handler)) {
       throw new InvalidOptionError(`handler of method "${method}" must be a function or a worker() module`);
