@@ -48,7 +48,7 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
       throw new UnrecoverableError(encodeFailure('HW_ERR_WORKER_CRASHED', 'the fleet worker running this job died'));
     }
     const jobId = job.id as string;
-    const signal = running.add(jobId, job.name, data.leaseMs, stopped);
+    const signal = running.add(jobId, job.name, data.owner, data.leaseMs, stopped);
     let progressed: Promise<unknown> = Promise.resolve();
     try {
       // The call may have ended while the job waited, its removal losing the race with this worker. Checked

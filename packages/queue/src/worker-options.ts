@@ -15,7 +15,7 @@ export interface RunWorkerOptions {
   readonly prefix?: string;
   /** Jobs this fleet worker runs at once. Defaults to the number of CPUs. */
   readonly concurrency?: number;
-  /** How often the leases of the jobs running here are checked, in ms. Defaults to 100. */
+  /** How often the owner leases and verdicts of the jobs running here are checked, in ms. Defaults to 100. */
   readonly leaseCheckMs?: number;
   /** BullMQ's `lockDuration`, in ms: a job whose fleet worker died is noticed (stalled) after about this long. Defaults to 5000. */
   readonly lockMs?: number;
@@ -42,7 +42,7 @@ export const DEFAULT_WORKER_OPTIONS = Object.freeze({
   prefix: 'bull',
   // One CPU-bound job per CPU, as the server's threadPoolSize; more would only wait in the pool.
   concurrency: availableParallelism(),
-  // One pipelined EXISTS per check: ten a second is cheap, and adds at most 100 ms to the lease bound.
+  // One pipelined round trip per check: ten a second is cheap, and adds at most 100 ms to the lease bound.
   leaseCheckMs: 100,
   // BullMQ's 30 s default guards a processor that blocks the event loop; jobs here run off it, so the
   // lock is always renewed in time, and a dead fleet worker's job is noticed six times sooner.
