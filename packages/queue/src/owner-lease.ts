@@ -17,14 +17,15 @@ export interface LeaseHold {
  * keeps it, so two refreshes in a row may be slow or lost before it lapses;
  * the last call out deletes it. A lease found gone when refreshed means Redis
  * lost it (restarted without its data), and the jobs with it: the calls then
- * holding it are told at once, and the lease is taken again for later ones.
+ * holding it are told at once, and a new lease, under a new id, is taken for
+ * later ones (the old one stays gone, so fleet workers stop the old jobs).
  * The timer runs only while calls hold the lease, and never keeps the
  * process alive.
  */
 export class OwnerLease {
   /** Goes into each job's data (`FleetJobData.owner`), so fleet workers know which lease to watch. */
-  readonly id = randomUUID();
-  private readonly key: string;
+  id = randomUUID();
+  private key: string;
   private readonly holders = new Set<{ readonly onLost: () => void }>();
   private taken: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -32,7 +33,7 @@ export class OwnerLease {
 
   constructor(
     private readonly redis: Redis,
-    keys: FleetKeys,
+    private readonly keys: FleetKeys,
     private readonly leaseMs: number,
   ) {
     this.key = keys.owner(this.id);
@@ -74,7 +75,9 @@ export class OwnerLease {
     try {
       if ((await this.redis.pexpire(this.key, this.leaseMs)) === 0) {
         for (const holder of holders) holder.onLost();
-        if (this.holders.size > 0) this.taken = this.take();
+        this.id = randomUUID();
+        this.key = this.keys.owner(this.id);
+        this.taken = this.holders.size > 0 ? this.take() : undefined;
       }
     } catch {
       // Redis unreachable: the lease runs on its TTL; the next tick tries again.
