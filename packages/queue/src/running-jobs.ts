@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
-import { AbortReason, type AbortCode } from '@heartwire/core';
+import { AbortReason, type AbortCode, type HeartwireError } from '@heartwire/core';
 import { channels, publishRedisError, type FleetJobStopMessage } from './diagnostics.js';
 import type { CancelMessage, FleetKeys } from './keys.js';
 
@@ -57,12 +57,13 @@ export class RunningJobs {
     return controller.signal;
   }
 
-  delete(jobId: string): void {
-    this.jobs.delete(jobId);
+  /** Forgets the job whose signal `add` returned (not a later run of the same job id on this worker). */
+  delete(jobId: string, signal: AbortSignal): void {
+    if (this.jobs.get(jobId)?.controller.signal === signal) this.jobs.delete(jobId);
   }
 
   /** Stops `jobId` if it runs here, with `reason`. */
-  stop(jobId: string, reason: AbortReason): void {
+  stop(jobId: string, reason: HeartwireError): void {
     const job = this.jobs.get(jobId);
     if (job === undefined || job.controller.signal.aborted) return;
     if (channels.jobStop.hasSubscribers) {
