@@ -22,7 +22,9 @@ export interface QueueHandler extends Handler {
  * its result, or a coded error, come back to it. When the call's signal
  * aborts, whatever its code, the job is removed if it waits and stopped on
  * its fleet worker if it runs. Params, progress and results cross Redis as
- * JSON. Throws `InvalidOptionError` naming a bad option.
+ * JSON. When the queue's connection is an ioredis instance, heartwire
+ * duplicates it for its own connections and never closes it: its owner does,
+ * after `close()`. Throws `InvalidOptionError` naming a bad option.
  */
 export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandler {
   const { leaseMs, idempotent } = resolveEnqueueOptions(options);

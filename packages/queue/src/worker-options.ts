@@ -7,7 +7,12 @@ import type { JobModule, StandalonePoolsOptions } from '@heartwire/server';
 export interface RunWorkerOptions {
   /** The BullMQ queue's name, as the front servers' `Queue` has it. */
   readonly queue: string;
-  /** Redis: ioredis options or an ioredis instance, as BullMQ takes them. */
+  /**
+   * Redis: ioredis options or an ioredis instance, as BullMQ takes them. An
+   * instance stays the caller's: heartwire duplicates it for its own
+   * connections and closes only those, BullMQ uses it as given, and neither
+   * closes it; close it after `close()`.
+   */
   readonly connection: ConnectionOptions;
   /** Each method's job module, made by `worker(url)` or `worker(url, { isolation: 'process' })`; the same module a local server would run. */
   readonly jobs: Readonly<Record<string, JobModule>>;
