@@ -113,6 +113,8 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     c.kill('SIGKILL');
     await Promise.all([2, 3, 4].map((id) => w.line('job-stop', (l) => l.tag === `c${id}`)));
     expect(w.count('job-start', (l) => l.tag === 'c5')).toBe(0);
+    // Nothing is left in Redis once the verdicts lapse (after leaseMs): no job, no owner lease, no verdict.
+    await until(async () => !/:hw:|:[0-9a-f-]{36}/.test(await redis.command('KEYS', `bull:${queueName}:*`)), 'nothing left in Redis');
   });
 
   it('the front server SIGKILLed: its jobs stop through the lease, within leaseMs + leaseCheckMs', async () => {

@@ -91,6 +91,8 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
       // Taken once for all the handler's calls, so this awaits a round trip only when no other call holds it:
       // the job must not reach a fleet worker before its owner lease is in Redis.
       await hold.taken;
+      // Aborted meanwhile: the cancel found no job to remove, so none is added.
+      if (signal.aborted) throw signal.reason;
       const data: FleetJobData = { params, owner: owner.id, leaseMs, idempotent };
       added = queue.add(ctx.method, data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
       await added;
