@@ -113,6 +113,8 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     c.kill('SIGKILL');
     await Promise.all([2, 3, 4].map((id) => w.line('job-stop', (l) => l.tag === `c${id}`)));
     expect(w.count('job-start', (l) => l.tag === 'c5')).toBe(0);
+    // Nothing is left in Redis once the verdicts lapse (after leaseMs): no job, no owner lease, no verdict.
+    await until(async () => !/:hw:|:[0-9a-f-]{36}/.test(await redis.command('KEYS', `bull:${queueName}:*`)), 'nothing left in Redis');
   });
 
   it('the front server SIGKILLed: its jobs stop through the lease, within leaseMs + leaseCheckMs', async () => {
@@ -153,5 +155,31 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     // The non-idempotent job never started again; the idempotent one started once more, on a survivor.
     expect(survivors.reduce((n, w) => n + w.count('job-start', (l) => l.tag === 'once'), 0)).toBe(0);
     expect(survivors.reduce((n, w) => n + w.count('job-start', (l) => l.tag === 'twice'), 0)).toBe(1);
+  });
+
+  it("a fleet worker that lost the job's BullMQ lock stops the job's thread; the call ends once, and the job never runs twice", async () => {
+    const { workers, port } = await fleet(1);
+    const w = workers[0]!;
+    const c = client(port);
+    await c.waitFor('connected');
+    c.send({ cmd: 'call', id: 1, method: 'spin', params: { kind: 'spin', tag: 'unlocked', ms: 20_000 } });
+    await w.line('job-start', (l) => l.tag === 'unlocked');
+    // Drop the lock behind the worker's back, as an expired lock taken over by a stalled-job check would be.
+    const jobId = /\$\d+\r\n(\S+)\r\n/.exec(await redis.command('LINDEX', `bull:${queueName}:active`, '0'))?.[1];
+    expect(jobId).toBeDefined();
+    expect(await redis.command('DEL', `bull:${queueName}:${jobId}:lock`)).toBe(':1\r\n');
+    // BullMQ's next lock renewal fails (within lockMs / 2): the thread stops long before its 20 s are up.
+    const stopped = await w.line('job-stop', (l) => l.tag === 'unlocked', 10_000);
+    expect((await w.line('stop-decided', (l) => l.jobId === jobId)).code).toBe('HW_ERR_JOB_LOST');
+    // The stalled-job check gives the job back to the queue; not idempotent, it fails rather than run again.
+    const error = await c.waitFor('error', (e) => e.id === 1);
+    expect(error.code).toBe('HW_ERR_WORKER_CRASHED');
+    expect(w.count('job-start', (l) => l.tag === 'unlocked')).toBe(1);
+    // It stopped before the call ended: the failure came from the stalled-job check, not from a job that ran on.
+    expect(stopped.stoppedAt as number).toBeLessThan(performance.timeOrigin + error.receivedAt);
+    // One outcome: the second run's refusal. The first run's own failure was refused by BullMQ (its lock was gone).
+    c.send({ cmd: 'call', id: 2, method: 'spin', params: { kind: 'echo', value: 7 } });
+    await c.waitFor('result', (e) => e.id === 2);
+    expect(c.events.filter((e) => e.id === 1 && (e.event === 'error' || e.event === 'result'))).toHaveLength(1);
   });
 });

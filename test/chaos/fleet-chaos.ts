@@ -263,7 +263,7 @@ async function redisLeftovers(redis: Redis): Promise<string[]> {
     } while (cursor !== '0');
     for (const key of keys) {
       const rest = key.slice(`bull:${QUEUE}:`.length);
-      if (rest.startsWith('hw:lease:')) found.push(`lease left: ${key}`);
+      if (rest.startsWith('hw:')) found.push(`lease or verdict left: ${key}`);
       else if (/^[0-9a-f-]{36}(:|$)/.test(rest)) found.push(`job key left: ${key}`);
     }
     for (const list of ['wait', 'active', 'paused']) {

@@ -5,12 +5,12 @@ import diagnostics from 'node:diagnostics_channel';
  * publish is guarded by `hasSubscribers`, so nobody pays for an unobserved one.
  */
 
-/** Published when a fleet worker stopped a running job from outside: cancelled by its front server, or its lease expired. */
+/** Published when a fleet worker stopped a running job from outside: cancelled by its front server, its lease expired, or the worker lost the job's BullMQ lock. */
 export interface FleetJobStopMessage {
   readonly queue: string;
   readonly jobId: string;
   readonly method: string;
-  /** `HW_ERR_*` code of the front server's verdict, or `HW_ERR_LEASE_EXPIRED`. */
+  /** `HW_ERR_*` code of the front server's verdict, `HW_ERR_LEASE_EXPIRED`, or `HW_ERR_JOB_LOST` (the BullMQ lock was lost). */
   readonly code: string;
   /** `performance.now()` when the stop was decided. */
   readonly at: number;

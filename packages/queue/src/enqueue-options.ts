@@ -3,9 +3,9 @@ import { checkIntegerOption, checkKnownOptions, InvalidOptionError, withDefaults
 /** Options of {@link enqueue}. Every field is optional; see {@link DEFAULT_ENQUEUE_OPTIONS}. */
 export interface EnqueueOptions {
   /**
-   * Time to live of each job's owner lease, in ms; the front server renews it
-   * every `leaseMs / 3` while the call lives. A fleet worker stops a job whose
-   * lease lapsed (the front server died, froze, or lost Redis) within
+   * Time to live of the handler's owner lease (one for all its jobs), in ms;
+   * the front server renews it every `leaseMs / 3` while calls live. A fleet
+   * worker stops a job whose lease lapsed (the front server died, froze, or lost Redis) within
    * `leaseMs` + the worker's `leaseCheckMs`. Defaults to 3000.
    */
   readonly leaseMs?: number;

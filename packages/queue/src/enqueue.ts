@@ -6,7 +6,7 @@ import { decodeFailure } from './failure.js';
 import { resolveEnqueueOptions, type EnqueueOptions } from './enqueue-options.js';
 import { FrontLink } from './front-link.js';
 import type { CancelMessage, FleetJobData } from './keys.js';
-import { LeaseKeeper } from './lease-keeper.js';
+import { OwnerLease, type LeaseHold } from './owner-lease.js';
 
 /** A heartwire handler that runs each call on a BullMQ fleet; `close()` it after the server that uses it. */
 export interface QueueHandler extends Handler {
@@ -22,12 +22,14 @@ export interface QueueHandler extends Handler {
  * its result, or a coded error, come back to it. When the call's signal
  * aborts, whatever its code, the job is removed if it waits and stopped on
  * its fleet worker if it runs. Params, progress and results cross Redis as
- * JSON. Throws `InvalidOptionError` naming a bad option.
+ * JSON. When the queue's connection is an ioredis instance, heartwire
+ * duplicates it for its own connections and never closes it: its owner does,
+ * after `close()`. Throws `InvalidOptionError` naming a bad option.
  */
 export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandler {
   const { leaseMs, idempotent } = resolveEnqueueOptions(options);
   let link: FrontLink | undefined;
-  let leases: LeaseKeeper | undefined;
+  let lease: OwnerLease | undefined;
   let closed = false;
 
   const call = async (params: unknown, ctx: CallContext): Promise<unknown> => {
@@ -35,17 +37,16 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
     if (link === undefined || link.failed) {
       const old = link;
       link = FrontLink.acquire(queue);
-      leases = new LeaseKeeper(link.redis, leaseMs);
+      lease = new OwnerLease(link.redis, link.keys, leaseMs);
       void old?.release();
     }
     const { redis, keys } = link;
-    const keeper = leases as LeaseKeeper;
+    const owner = lease as OwnerLease;
     const { signal } = ctx;
     const jobId = randomUUID();
-    const leaseKey = keys.lease(jobId);
     let added: Promise<unknown> | undefined;
+    let hold: LeaseHold | undefined;
     let stopWatching = (): void => {};
-    let stopKeeping = (): void => {};
     let onAbort = (): void => {};
     let fail = (_error: unknown): void => {};
     const ended = new Promise<unknown>((resolve, reject) => {
@@ -63,18 +64,18 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
     });
     ended.catch(() => {});
 
-    // The verdict crosses the queue three ways, so no path alone has to be perfect: it replaces the lease
-    // (a fleet worker's periodic check stops the job), it is published (the worker running it stops it at
-    // once), and a job still waiting is removed before any worker takes it.
+    // The verdict crosses the queue three ways, so no path alone has to be perfect: it is written to the
+    // job's verdict key (a fleet worker's periodic check stops the job), it is published (the worker running
+    // it stops it at once), and a job still waiting is removed before any worker takes it.
     const cancel = async (reason: unknown): Promise<void> => {
       const code = reason instanceof HeartwireError ? reason.code : 'HW_ERR_CANCELLED';
       const message = reason instanceof Error ? reason.message : String(reason);
       const request: CancelMessage = { jobId, code, message };
       try {
         const text = JSON.stringify(request);
-        // The lease now carries the verdict (until it lapses), so a worker that misses the message still
-        // stops the job with its code at its next lease check.
-        await redis.multi().set(leaseKey, text, 'PX', leaseMs).publish(keys.cancel, text).exec();
+        // The verdict key (until it lapses) lets a worker that misses the message still stop the job with
+        // its code at its next lease check.
+        await redis.multi().set(keys.verdict(jobId), text, 'PX', leaseMs).publish(keys.cancel, text).exec();
         if (added !== undefined && (await added.then(() => true, () => false))) await queue.remove(jobId);
       } catch {
         // Redis unreachable: no lease will be renewed, so the fleet stops the job within the lease bound.
@@ -84,22 +85,22 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
     try {
       await link.ready;
       if (signal.aborted) throw signal.reason;
-      // The lease and the job go out together, not one round trip after the other: the SET is written to
-      // its socket before BullMQ sends the job, so Redis has it before any fleet worker can look for it.
-      const taken = keeper.take(leaseKey);
-      const data: FleetJobData = { params, leaseMs, idempotent };
-      added = queue.add(ctx.method, data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
-      await Promise.all([taken, added]);
-      stopKeeping = keeper.keep(leaseKey, () =>
-        fail(new HeartwireError('HW_ERR_JOB_LOST', 'Redis lost the job (its lease is gone): it restarted without its data, or the job was removed')),
+      hold = owner.hold(() =>
+        fail(new HeartwireError('HW_ERR_JOB_LOST', "Redis lost the job (its owner lease is gone): it restarted without its data")),
       );
+      // Taken once for all the handler's calls, so this awaits a round trip only when no other call holds it:
+      // the job must not reach a fleet worker before its owner lease is in Redis.
+      await hold.taken;
+      // Aborted meanwhile: the cancel found no job to remove, so none is added.
+      if (signal.aborted) throw signal.reason;
+      const data: FleetJobData = { params, owner: owner.id, leaseMs, idempotent };
+      added = queue.add(ctx.method, data, { jobId, attempts: 1, removeOnComplete: true, removeOnFail: true });
+      await added;
       return await ended;
     } finally {
       signal.removeEventListener('abort', onAbort);
       stopWatching();
-      stopKeeping();
-      // The call is over: its lease has no more use (a cancelled call's lease carries the verdict until it lapses).
-      if (!signal.aborted) redis.del(leaseKey).catch(() => {});
+      hold?.release();
     }
   };
 

@@ -48,7 +48,7 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
       throw new UnrecoverableError(encodeFailure('HW_ERR_WORKER_CRASHED', 'the fleet worker running this job died'));
     }
     const jobId = job.id as string;
-    const signal = running.add(jobId, job.name, data.leaseMs, stopped);
+    const signal = running.add(jobId, job.name, data.owner, data.leaseMs, stopped);
     let progressed: Promise<unknown> = Promise.resolve();
     try {
       // The call may have ended while the job waited, its removal losing the race with this worker. Checked
@@ -69,7 +69,7 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
       if (failure instanceof HeartwireError) throw new UnrecoverableError(encodeFailure(failure.code, failure.message));
       throw new UnrecoverableError(encodeFailure('HW_ERR_HANDLER', failure instanceof Error ? failure.message : String(failure)));
     } finally {
-      running.delete(jobId);
+      running.delete(jobId, signal);
     }
   };
 
@@ -84,6 +84,14 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
     autorun: false,
   });
   worker.on('error', (err: Error) => publishRedisError(o.queue, 'fleet', err));
+  // BullMQ only reports a lock it could not renew (the job stalled and went back to the queue, or another
+  // worker holds it now); it does not stop the job, whose outcome it would then refuse to store. Its thread
+  // is stopped here, so the job runs on one worker at a time and never finishes twice.
+  worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const jobId of jobIds) {
+      running.stop(jobId, new HeartwireError('HW_ERR_JOB_LOST', "this fleet worker lost the job's BullMQ lock: it stalled, or another worker took it"));
+    }
+  });
 
   const ready = (async () => {
     if (redis.status !== 'ready') await once(redis, 'ready');

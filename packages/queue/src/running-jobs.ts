@@ -1,22 +1,23 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
-import { AbortReason, type AbortCode } from '@heartwire/core';
+import { AbortReason, type AbortCode, type HeartwireError } from '@heartwire/core';
 import { channels, publishRedisError, type FleetJobStopMessage } from './diagnostics.js';
 import type { CancelMessage, FleetKeys } from './keys.js';
 
 interface RunningJob {
   readonly method: string;
-  readonly leaseKey: string;
+  readonly ownerKey: string;
+  readonly verdictKey: string;
   readonly leaseMs: number;
   readonly controller: AbortController;
 }
 
 /**
- * The jobs a fleet worker runs now, and the two ways the front server's
- * verdict reaches them: a cancel request on the queue's pub/sub channel stops
- * a job at once; a lease found gone by the periodic check stops it within
- * `leaseCheckMs`. A worker that cannot reach Redis for a job's `leaseMs`
- * cannot tell whether its owner lives, and stops it too.
+ * The jobs a fleet worker runs now, and the ways the front server's verdict
+ * reaches them: a cancel request on the queue's pub/sub channel stops a job
+ * at once; the periodic check (every `leaseCheckMs`) stops one whose verdict
+ * key is set, or whose owner lease is gone. A worker that cannot reach Redis
+ * for a job's `leaseMs` cannot tell whether its owner lives, and stops it too.
  */
 export class RunningJobs {
   private readonly jobs = new Map<string, RunningJob>();
@@ -44,10 +45,10 @@ export class RunningJobs {
     this.timer = setInterval(() => void this.check(), this.leaseCheckMs).unref();
   }
 
-  /** Registers a job; its signal aborts when the job must stop, or when `also` aborts. */
-  add(jobId: string, method: string, leaseMs: number, also: AbortSignal | undefined): AbortSignal {
+  /** Registers a job of the owner lease `owner`; its signal aborts when the job must stop, or when `also` aborts. */
+  add(jobId: string, method: string, owner: string, leaseMs: number, also: AbortSignal | undefined): AbortSignal {
     const controller = new AbortController();
-    this.jobs.set(jobId, { method, leaseKey: this.keys.lease(jobId), leaseMs, controller });
+    this.jobs.set(jobId, { method, ownerKey: this.keys.owner(owner), verdictKey: this.keys.verdict(jobId), leaseMs, controller });
     // A listener rather than AbortSignal.any(), whose combined signals Node 20 is slow to collect.
     if (also !== undefined) {
       if (also.aborted) controller.abort(also.reason);
@@ -56,12 +57,13 @@ export class RunningJobs {
     return controller.signal;
   }
 
-  delete(jobId: string): void {
-    this.jobs.delete(jobId);
+  /** Forgets the job whose signal `add` returned (not a later run of the same job id on this worker). */
+  delete(jobId: string, signal: AbortSignal): void {
+    if (this.jobs.get(jobId)?.controller.signal === signal) this.jobs.delete(jobId);
   }
 
   /** Stops `jobId` if it runs here, with `reason`. */
-  stop(jobId: string, reason: AbortReason): void {
+  stop(jobId: string, reason: HeartwireError): void {
     const job = this.jobs.get(jobId);
     if (job === undefined || job.controller.signal.aborted) return;
     if (channels.jobStop.hasSubscribers) {
@@ -70,13 +72,13 @@ export class RunningJobs {
     job.controller.abort(reason);
   }
 
-  /** Looks at one job's lease now (as it starts), and stops it if the lease says so. */
+  /** Looks at one job's owner lease and verdict now (as it starts), and stops it if they say so. */
   checkNow(jobId: string): void {
     const job = this.jobs.get(jobId);
     if (job === undefined) return;
-    this.redis.get(job.leaseKey).then(
-      (lease) => {
-        const reason = leaseVerdict(lease);
+    this.redis.mget(job.ownerKey, job.verdictKey).then(
+      ([owner, verdict]) => {
+        const reason = jobVerdict(owner ?? null, verdict ?? null);
         if (reason !== undefined) this.stop(jobId, reason);
       },
       () => {},
@@ -97,12 +99,19 @@ export class RunningJobs {
     const startedAt = performance.now();
     const entries = [...this.jobs];
     try {
+      // One round trip: each owner lease once (most jobs share a few), and every job's verdict key.
+      const owners = [...new Set(entries.map(([, job]) => job.ownerKey))];
       const pipeline = this.redis.pipeline();
-      for (const [, job] of entries) pipeline.get(job.leaseKey);
+      for (const key of owners) pipeline.get(key);
+      pipeline.mget(entries.map(([, job]) => job.verdictKey));
       const results = (await pipeline.exec()) ?? [];
-      results.forEach(([err, lease], i) => {
-        const reason = err === null ? leaseVerdict(lease as string | null) : undefined;
-        if (reason !== undefined) this.stop((entries[i] as [string, RunningJob])[0], reason);
+      const failed = results.find(([err]) => err !== null);
+      if (failed !== undefined) throw failed[0];
+      const alive = new Map(owners.map((key, i) => [key, (results[i] as [null, string | null])[1]]));
+      const verdicts = (results[owners.length] as [null, Array<string | null>])[1];
+      entries.forEach(([jobId, job], i) => {
+        const reason = jobVerdict(alive.get(job.ownerKey) ?? null, verdicts[i] ?? null);
+        if (reason !== undefined) this.stop(jobId, reason);
       });
       this.lastCheckedAt = startedAt;
     } catch (err) {
@@ -119,14 +128,15 @@ export class RunningJobs {
 }
 
 /**
- * What a job's lease says: alive (`'1'`, no reason), gone (its owner stopped renewing it), or the front
- * server's cancel request, which replaces the lease's value so that a worker that missed the pub/sub
- * message still stops the job with the verdict's own code.
+ * Whether a job must stop: its call's verdict, written by the front server so that a worker that missed
+ * the pub/sub message still stops the job with the verdict's own code; else its owner lease gone (the
+ * front server stopped renewing it); else no reason.
  */
-function leaseVerdict(lease: string | null): AbortReason | undefined {
-  if (lease === null) return new AbortReason('HW_ERR_LEASE_EXPIRED', 'the front server that owns this job stopped renewing its lease');
-  const request = lease.startsWith('{') ? parseCancel(lease) : undefined;
-  return request === undefined ? undefined : cancelled(request);
+function jobVerdict(owner: string | null, verdict: string | null): AbortReason | undefined {
+  const request = verdict === null ? undefined : parseCancel(verdict);
+  if (request !== undefined) return cancelled(request);
+  if (owner === null) return new AbortReason('HW_ERR_LEASE_EXPIRED', 'the front server that owns this job stopped renewing its lease');
+  return undefined;
 }
 
 function parseCancel(text: string): CancelMessage | undefined {

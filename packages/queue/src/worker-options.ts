@@ -7,7 +7,12 @@ import type { JobModule, StandalonePoolsOptions } from '@heartwire/server';
 export interface RunWorkerOptions {
   /** The BullMQ queue's name, as the front servers' `Queue` has it. */
   readonly queue: string;
-  /** Redis: ioredis options or an ioredis instance, as BullMQ takes them. */
+  /**
+   * Redis: ioredis options or an ioredis instance, as BullMQ takes them. An
+   * instance stays the caller's: heartwire duplicates it for its own
+   * connections and closes only those, BullMQ uses it as given, and neither
+   * closes it; close it after `close()`.
+   */
   readonly connection: ConnectionOptions;
   /** Each method's job module, made by `worker(url)` or `worker(url, { isolation: 'process' })`; the same module a local server would run. */
   readonly jobs: Readonly<Record<string, JobModule>>;
@@ -15,7 +20,7 @@ export interface RunWorkerOptions {
   readonly prefix?: string;
   /** Jobs this fleet worker runs at once. Defaults to the number of CPUs. */
   readonly concurrency?: number;
-  /** How often the leases of the jobs running here are checked, in ms. Defaults to 100. */
+  /** How often the owner leases and verdicts of the jobs running here are checked, in ms. Defaults to 100. */
   readonly leaseCheckMs?: number;
   /** BullMQ's `lockDuration`, in ms: a job whose fleet worker died is noticed (stalled) after about this long. Defaults to 5000. */
   readonly lockMs?: number;
@@ -42,7 +47,7 @@ export const DEFAULT_WORKER_OPTIONS = Object.freeze({
   prefix: 'bull',
   // One CPU-bound job per CPU, as the server's threadPoolSize; more would only wait in the pool.
   concurrency: availableParallelism(),
-  // One pipelined EXISTS per check: ten a second is cheap, and adds at most 100 ms to the lease bound.
+  // One pipelined round trip per check: ten a second is cheap, and adds at most 100 ms to the lease bound.
   leaseCheckMs: 100,
   // BullMQ's 30 s default guards a processor that blocks the event loop; jobs here run off it, so the
   // lock is always renewed in time, and a dead fleet worker's job is noticed six times sooner.

@@ -49,7 +49,8 @@ describe('failures across the queue', () => {
 
   it('names its keys next to the queue', () => {
     const keys = fleetKeys('bull', 'render');
-    expect(keys.lease('42')).toBe('bull:render:hw:lease:42');
+    expect(keys.owner('7')).toBe('bull:render:hw:owner:7');
+    expect(keys.verdict('42')).toBe('bull:render:hw:verdict:42');
     expect(keys.cancel).toBe('bull:render:hw:cancel');
   });
 });

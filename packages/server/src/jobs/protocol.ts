@@ -11,9 +11,9 @@ export interface JobRequest {
 }
 
 /**
- * What a job sends back, in order, over one channel (a MessagePort, or the
- * child's IPC channel): any number of progress messages, then one outcome.
- * One channel keeps the last progress ahead of the result.
+ * What a job sends back, in order, over one channel (its thread's parentPort,
+ * or the child's IPC channel): any number of progress messages, then one
+ * outcome. One channel keeps the last progress ahead of the result.
  */
 export type JobMessage =
   | { readonly type: 'progress'; readonly data: unknown }

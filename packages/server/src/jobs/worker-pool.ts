@@ -1,10 +1,9 @@
-import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { HeartwireError, thrownMessage } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { JobCall, type JobMessage, type JobRequest } from './protocol.js';
 import type { JobPool } from './pool.js';
-import type { WorkerTask } from './worker-entry.js';
+import type { WorkerJobMessage, WorkerTask } from './worker-entry.js';
 
 export interface WorkerPoolOptions {
   /** worker-job.js, built. */
@@ -17,15 +16,28 @@ export interface WorkerPoolOptions {
   readonly onIdleCrash: (error: HeartwireError) => void;
 }
 
+/** A job on its way through the pool: its call, and how many of its messages arrived. */
+interface Running {
+  readonly call: JobCall;
+  received: number;
+  /** Set once piscina answered before the job's last messages came in: how many to wait for, and who waits. */
+  expected?: { readonly count: number; readonly arrived: () => void };
+}
+
 /**
  * Jobs in worker threads, on piscina. Piscina does what matters here: a job
  * whose signal aborts while it runs has its thread terminated (a JavaScript
  * loop stops within milliseconds) and replaced; one that aborts while queued
  * is removed and never starts. The pool keeps `size` threads, so a
- * replacement is warm before the next job needs it.
+ * replacement is warm before the next job needs it. A job's progress and
+ * outcome come over its thread's parentPort, tagged with its key (see
+ * worker-entry.ts): a MessagePort made and transferred per job cost more than
+ * a short job itself.
  */
 export class WorkerPool implements JobPool {
-  private readonly pool: Piscina<WorkerTask, void>;
+  private readonly pool: Piscina<WorkerTask, number>;
+  private readonly running = new Map<number, Running>();
+  private nextKey = 0;
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.pool = new Piscina({
@@ -38,6 +50,13 @@ export class WorkerPool implements JobPool {
     });
     // A thread that dies between jobs: piscina replaces it; without this listener the server would crash.
     this.pool.on('error', (err: unknown) => options.onIdleCrash(threadDied(err)));
+    this.pool.on('message', ({ key, message }: WorkerJobMessage) => {
+      const job = this.running.get(key);
+      if (job === undefined) return;
+      job.call.receive(message);
+      job.received++;
+      if (job.expected !== undefined && job.received >= job.expected.count) job.expected.arrived();
+    });
   }
 
   async run(request: JobRequest, ctx: CallContext): Promise<unknown> {
@@ -48,24 +67,32 @@ export class WorkerPool implements JobPool {
       );
     }
     const call = new JobCall(ctx);
-    const { port1, port2 } = new MessageChannel();
-    port1.on('message', (message: JobMessage) => call.receive(message));
+    const key = this.nextKey++;
+    const job: Running = { call, received: 0 };
+    this.running.set(key, job);
     let died: unknown;
     try {
-      await this.pool.run({ ...request, port: port2 }, { signal: call.signal, transferList: [port2] });
+      const posted = await this.pool.run({ ...request, key }, { signal: call.signal });
+      // The job posted its messages before piscina's answer, but on another port: the last may still be on its way.
+      // They come unless the call aborts or the pool closes meanwhile, and then nobody needs them.
+      if (job.received < posted && !call.signal.aborted) {
+        // Piscina unrefs an idle thread: this timer keeps the process up until they are in.
+        const hold = setInterval(() => {}, 60_000);
+        await new Promise<void>((arrived) => {
+          job.expected = { count: posted, arrived };
+          call.signal.addEventListener('abort', () => arrived(), { once: true });
+        }).finally(() => clearInterval(hold));
+      }
     } catch (err) {
       died = err;
     } finally {
-      // The job posted its progress and outcome before piscina's reply, on another port: read them now, in order.
-      for (let entry = receiveMessageOnPort(port1); entry !== undefined; entry = receiveMessageOnPort(port1)) {
-        call.receive(entry.message as JobMessage);
-      }
-      port1.close();
+      this.running.delete(key);
     }
     return call.result(() => threadDied(died));
   }
 
   async close(): Promise<void> {
+    for (const job of this.running.values()) job.expected?.arrived();
     await this.pool.destroy();
   }
 }
