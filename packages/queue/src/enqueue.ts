@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import { HeartwireError } from '@heartwire/core';
+import { AbortReason, HeartwireError, JobError } from '@heartwire/core';
 import type { CallContext, Handler } from '@heartwire/server';
 import { decodeFailure } from './failure.js';
 import { resolveEnqueueOptions, type EnqueueOptions } from './enqueue-options.js';
@@ -33,7 +33,7 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
   let closed = false;
 
   const call = async (params: unknown, ctx: CallContext): Promise<unknown> => {
-    if (closed) throw new HeartwireError('HW_ERR_SERVER_SHUTDOWN', 'the queue handler is closed');
+    if (closed) throw new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the queue handler is closed');
     if (link === undefined || link.failed) {
       const old = link;
       link = FrontLink.acquire(queue);
@@ -86,7 +86,7 @@ export function enqueue(queue: Queue, options: EnqueueOptions = {}): QueueHandle
       await link.ready;
       if (signal.aborted) throw signal.reason;
       hold = owner.hold(() =>
-        fail(new HeartwireError('HW_ERR_JOB_LOST', "Redis lost the job (its owner lease is gone): it restarted without its data")),
+        fail(new JobError('HW_ERR_JOB_LOST', "Redis lost the job (its owner lease is gone): it restarted without its data")),
       );
       // Taken once for all the handler's calls, so this awaits a round trip only when no other call holds it:
       // the job must not reach a fleet worker before its owner lease is in Redis.

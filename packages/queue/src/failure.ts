@@ -1,4 +1,4 @@
-import { HeartwireError } from '@heartwire/core';
+import { HeartwireError, JobError } from '@heartwire/core';
 
 /**
  * A BullMQ job's failure travels as one string (`failedReason`): the fleet
@@ -21,7 +21,7 @@ export function decodeFailure(reason: string | undefined): HeartwireError {
   const coded = CODED.exec(text);
   if (coded !== null) return new HeartwireError(coded[1] as string, coded[2] as string);
   if (STALLED.test(text)) {
-    return new HeartwireError('HW_ERR_WORKER_CRASHED', 'the fleet workers running this job died (it stalled more than BullMQ allows)');
+    return new JobError('HW_ERR_WORKER_CRASHED', 'the fleet workers running this job died (it stalled more than BullMQ allows)');
   }
   return new HeartwireError('HW_ERR_HANDLER', text || 'the fleet job failed without a reason');
 }

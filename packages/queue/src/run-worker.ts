@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { HeartwireError } from '@heartwire/core';
+import { HeartwireError, JobError } from '@heartwire/core';
 import { StandalonePools } from '@heartwire/server';
 import { publishRedisError } from './diagnostics.js';
 import { encodeFailure } from './failure.js';
@@ -89,7 +89,7 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
   // is stopped here, so the job runs on one worker at a time and never finishes twice.
   worker.on('lockRenewalFailed', (jobIds: string[]) => {
     for (const jobId of jobIds) {
-      running.stop(jobId, new HeartwireError('HW_ERR_JOB_LOST', "this fleet worker lost the job's BullMQ lock: it stalled, or another worker took it"));
+      running.stop(jobId, new JobError('HW_ERR_JOB_LOST', "this fleet worker lost the job's BullMQ lock: it stalled, or another worker took it"));
     }
   });
 

@@ -1,4 +1,4 @@
-import { HeartwireError } from '@heartwire/core';
+import { AbortReason, HeartwireError } from '@heartwire/core';
 import { channels } from '../diagnostics.js';
 import type { Handler } from '../calls/handler.js';
 import { PROCESS_ENTRY, WORKER_ENTRY } from './entries.js';
@@ -31,7 +31,7 @@ export class JobPools {
   }
 
   private pool(isolation: JobIsolation): JobPool {
-    if (this.closed !== undefined) throw new HeartwireError('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
+    if (this.closed !== undefined) throw new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
     let pool = this.pools.get(isolation);
     if (pool === undefined) {
       const o = this.options;

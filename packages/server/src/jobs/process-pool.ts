@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { HeartwireError } from '@heartwire/core';
+import { AbortReason, HeartwireError, JobError } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { JobCall, type JobMessage, type JobRequest, type READY } from './protocol.js';
 import type { JobPool } from './pool.js';
@@ -55,7 +55,7 @@ export class ProcessPool implements JobPool {
     const waiting = this.queue.length - this.starting.size - (this.options.size - this.children.size);
     if (waiting >= this.options.queueLimit) {
       return Promise.reject(
-        new HeartwireError('HW_ERR_QUEUE_FULL', `${this.options.queueLimit} jobs already wait for a process (processQueueLimit)`),
+        new JobError('HW_ERR_QUEUE_FULL', `${this.options.queueLimit} jobs already wait for a process (processQueueLimit)`),
       );
     }
     return new Promise((resolve, reject) => {
@@ -150,7 +150,7 @@ export class ProcessPool implements JobPool {
     this.running.delete(child);
     const killedByUs = this.killing.delete(child);
     if (this.closed !== undefined) return;
-    const error = new HeartwireError('HW_ERR_WORKER_CRASHED', `the job's process ${description}`);
+    const error = new JobError('HW_ERR_WORKER_CRASHED', `the job's process ${description}`);
     if (job !== undefined) {
       finish(job, error);
     } else if (killedByUs) {
@@ -170,7 +170,7 @@ export class ProcessPool implements JobPool {
 function finish(job: Job, died?: HeartwireError): void {
   job.detach();
   try {
-    job.resolve(job.call.result(() => died ?? new HeartwireError('HW_ERR_WORKER_CRASHED', "the job's process sent no outcome")));
+    job.resolve(job.call.result(() => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's process sent no outcome")));
   } catch (err) {
     job.reject(err);
   }
@@ -185,5 +185,5 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 function shutdownError(): HeartwireError {
-  return new HeartwireError('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
+  return new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
 }

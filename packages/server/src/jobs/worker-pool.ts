@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { HeartwireError, thrownMessage } from '@heartwire/core';
+import { HeartwireError, JobError, thrownMessage } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { JobCall, type JobMessage, type JobRequest } from './protocol.js';
 import type { JobPool } from './pool.js';
@@ -61,7 +61,7 @@ export class WorkerPool implements JobPool {
 
   async run(request: JobRequest, ctx: CallContext): Promise<unknown> {
     if (this.pool.queueSize >= this.options.queueLimit) {
-      throw new HeartwireError(
+      throw new JobError(
         'HW_ERR_QUEUE_FULL',
         `${this.options.queueLimit} jobs already wait for a worker thread (threadQueueLimit)`,
       );
@@ -100,7 +100,7 @@ export class WorkerPool implements JobPool {
 /** The error a call gets when the thread running its job died (exit, uncaught error, heap limit). */
 function threadDied(err: unknown): HeartwireError {
   if ((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-    return new HeartwireError('HW_ERR_WORKER_OUT_OF_MEMORY', `the job's worker thread ran out of memory: ${thrownMessage(err)}`);
+    return new JobError('HW_ERR_WORKER_OUT_OF_MEMORY', `the job's worker thread ran out of memory: ${thrownMessage(err)}`);
   }
-  return new HeartwireError('HW_ERR_WORKER_CRASHED', `the job's worker thread died: ${thrownMessage(err)}`);
+  return new JobError('HW_ERR_WORKER_CRASHED', `the job's worker thread died: ${thrownMessage(err)}`);
 }
