@@ -69,28 +69,35 @@ interface Pending {
  * `'disconnect'` (a connection closed: the `ConnectionError`, or undefined).
  */
 export class ReconnectingClient extends EventEmitter {
-  private readonly connection: ResolvedClientOptions;
-  private readonly backoff: ResolvedBackoffOptions;
-  private current: HeartwireClient | undefined;
+  readonly #connection: ResolvedClientOptions;
+  readonly #backoff: ResolvedBackoffOptions;
+  #current: HeartwireClient | undefined;
   /** Connections that sent GOAWAY, finishing their calls. */
-  private readonly draining = new Set<HeartwireClient>();
-  private attempt: Promise<void> | undefined;
-  private backoffTimer: NodeJS.Timeout | undefined;
-  private failures = 0;
-  private nextAttemptAt = 0;
-  private readonly waiting: Pending[] = [];
-  private closed = false;
+  readonly #draining = new Set<HeartwireClient>();
+  #attempt: Promise<void> | undefined;
+  #backoffTimer: NodeJS.Timeout | undefined;
+  #failures = 0;
+  #nextAttemptAt = 0;
+  readonly #waiting: Pending[] = [];
+  #closed = false;
 
-  /** Use {@link createClient}. */
-  constructor(connection: ResolvedClientOptions, backoff: ResolvedBackoffOptions) {
+  /** As {@link createClient}: throws {@link InvalidOptionError} naming a bad option. */
+  constructor(options: ReconnectingClientOptions) {
     super();
-    this.connection = connection;
-    this.backoff = backoff;
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('client options must be an object with at least a port');
+    }
+    const { backoff, ...connection } = options;
+    if ('signal' in connection) {
+      throw new InvalidOptionError('option signal does not apply to createClient(): give each call its own');
+    }
+    this.#connection = resolveClientOptions(connection);
+    this.#backoff = resolveBackoffOptions(backoff);
   }
 
   /** Calls waiting here for a connection or a free slot. */
   get waitingCalls(): number {
-    return this.waiting.length;
+    return this.#waiting.length;
   }
 
   /**
@@ -100,9 +107,9 @@ export class ReconnectingClient extends EventEmitter {
    * `HW_ERR_UNAUTHENTICATED`, …) when no connection came within `connectTimeoutMs`.
    */
   call<R = unknown, P = unknown>(method: string, params?: unknown, options: RetryCallOptions<P> = {}): Promise<R> {
-    if (this.closed) return Promise.reject(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client was closed'));
+    if (this.#closed) return Promise.reject(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client was closed'));
     return new Promise<R>((resolve, reject) => {
-      this.enqueue({
+      this.#enqueue({
         method,
         params,
         options,
@@ -122,23 +129,23 @@ export class ReconnectingClient extends EventEmitter {
    * every socket has closed.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.backoffTimer);
-    this.backoffTimer = undefined;
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#backoffTimer);
+    this.#backoffTimer = undefined;
     const error = new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client was closed');
-    for (const pending of this.waiting.splice(0)) this.fail(pending, error);
-    const open = [...this.draining, ...(this.current === undefined ? [] : [this.current])];
-    this.current = undefined;
-    this.draining.clear();
+    for (const pending of this.#waiting.splice(0)) this.#fail(pending, error);
+    const open = [...this.#draining, ...(this.#current === undefined ? [] : [this.#current])];
+    this.#current = undefined;
+    this.#draining.clear();
     await Promise.all(open.map((client) => client.close()));
     // An attempt still under way closes its connection as soon as it is made.
-    await this.attempt;
+    await this.#attempt;
   }
 
   // ---- queue ----------------------------------------------------------------
 
-  private enqueue(pending: Pending): void {
+  #enqueue(pending: Pending): void {
     const { signal } = pending.options;
     if (signal?.aborted) {
       pending.reject(new AbortedError('the call was aborted by its signal', signal.reason));
@@ -146,126 +153,126 @@ export class ReconnectingClient extends EventEmitter {
     }
     if (signal !== undefined) {
       pending.onAbort = () => {
-        const index = this.waiting.indexOf(pending);
-        if (index >= 0) this.waiting.splice(index, 1);
-        this.fail(pending, new AbortedError('the call was aborted by its signal', signal.reason));
+        const index = this.#waiting.indexOf(pending);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        this.#fail(pending, new AbortedError('the call was aborted by its signal', signal.reason));
       };
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
-    pending.deadline = performance.now() + this.connection.connectTimeoutMs;
-    this.waiting.push(pending);
-    this.pump();
+    pending.deadline = performance.now() + this.#connection.connectTimeoutMs;
+    this.#waiting.push(pending);
+    this.#pump();
   }
 
   /** Sends what waits while the connection has free slots; without a usable connection, gets one on its way. */
-  private pump(): void {
-    if (this.closed) return;
-    const client = this.current;
-    if (client !== undefined && !client.acceptsCalls) this.current = undefined;
-    if (this.current !== undefined) {
-      const { maxCalls } = this.current.welcome as Welcome;
-      while (this.waiting.length > 0 && this.current.activeCalls < maxCalls) {
-        this.send(this.current, this.waiting.shift() as Pending);
+  #pump(): void {
+    if (this.#closed) return;
+    const client = this.#current;
+    if (client !== undefined && !client.acceptsCalls) this.#current = undefined;
+    if (this.#current !== undefined) {
+      const { maxCalls } = this.#current.welcome as Welcome;
+      while (this.#waiting.length > 0 && this.#current.activeCalls < maxCalls) {
+        this.#send(this.#current, this.#waiting.shift() as Pending);
       }
       return;
     }
-    if (this.waiting.length > 0) this.startAttempt();
+    if (this.#waiting.length > 0) this.#startAttempt();
   }
 
-  private send(client: HeartwireClient, pending: Pending): void {
-    this.unlisten(pending);
+  #send(client: HeartwireClient, pending: Pending): void {
+    this.#unlisten(pending);
     const { signal, onAccepted, onProgress } = pending.options;
     client.call(pending.method, pending.params, { signal, onAccepted, onProgress }).then(
       (value) => {
         pending.resolve(value);
-        this.pump();
+        this.#pump();
       },
       (err: unknown) => {
-        this.afterFailure(pending, err);
-        this.pump();
+        this.#afterFailure(pending, err);
+        this.#pump();
       },
     );
   }
 
   /** A call failed on its connection: send it again if that is safe, else pass the error on. */
-  private afterFailure(pending: Pending, err: unknown): void {
-    if (this.closed) {
+  #afterFailure(pending: Pending, err: unknown): void {
+    if (this.#closed) {
       pending.reject(err);
     } else if (neverTaken(err) && pending.refusals < MAX_REFUSED_SENDS) {
       pending.refusals++;
-      this.enqueue(pending);
+      this.#enqueue(pending);
     } else if (pending.options.idempotent === true && !pending.retried && lostInFlight(err)) {
       pending.retried = true;
-      this.enqueue(pending);
+      this.#enqueue(pending);
     } else {
       pending.reject(err);
     }
   }
 
-  private fail(pending: Pending, err: unknown): void {
-    this.unlisten(pending);
+  #fail(pending: Pending, err: unknown): void {
+    this.#unlisten(pending);
     pending.reject(err);
   }
 
-  private unlisten(pending: Pending): void {
+  #unlisten(pending: Pending): void {
     if (pending.onAbort !== undefined) pending.options.signal?.removeEventListener('abort', pending.onAbort);
     pending.onAbort = undefined;
   }
 
   // ---- connections ------------------------------------------------------------
 
-  private startAttempt(): void {
-    if (this.attempt !== undefined || this.backoffTimer !== undefined) return;
-    const wait = this.nextAttemptAt - performance.now();
+  #startAttempt(): void {
+    if (this.#attempt !== undefined || this.#backoffTimer !== undefined) return;
+    const wait = this.#nextAttemptAt - performance.now();
     if (wait > 0) {
-      this.backoffTimer = setTimeout(() => {
-        this.backoffTimer = undefined;
-        this.pump();
+      this.#backoffTimer = setTimeout(() => {
+        this.#backoffTimer = undefined;
+        this.#pump();
       }, wait);
       return;
     }
-    this.attempt = openClient(this.connection).then(
+    this.#attempt = openClient(this.#connection).then(
       (client) => {
-        this.attempt = undefined;
-        if (this.closed) {
+        this.#attempt = undefined;
+        if (this.#closed) {
           void client.close();
           return;
         }
-        this.failures = 0;
-        this.nextAttemptAt = 0;
-        this.adopt(client);
+        this.#failures = 0;
+        this.#nextAttemptAt = 0;
+        this.#adopt(client);
         this.emit('connect', client.welcome);
-        this.pump();
+        this.#pump();
       },
       (err: unknown) => {
-        this.attempt = undefined;
-        if (this.closed) return;
-        this.failures++;
-        this.nextAttemptAt = performance.now() + backoffDelay(this.failures, this.backoff);
+        this.#attempt = undefined;
+        if (this.#closed) return;
+        this.#failures++;
+        this.#nextAttemptAt = performance.now() + backoffDelay(this.#failures, this.#backoff);
         // A call waits for a connection as long as a connect may take; those out of time by the next attempt fail with this one's reason.
-        for (const pending of [...this.waiting]) {
-          if (pending.deadline > this.nextAttemptAt) continue;
-          this.waiting.splice(this.waiting.indexOf(pending), 1);
-          this.fail(pending, err);
+        for (const pending of [...this.#waiting]) {
+          if (pending.deadline > this.#nextAttemptAt) continue;
+          this.#waiting.splice(this.#waiting.indexOf(pending), 1);
+          this.#fail(pending, err);
         }
-        this.pump();
+        this.#pump();
       },
     );
   }
 
-  private adopt(client: HeartwireClient): void {
-    this.current = client;
+  #adopt(client: HeartwireClient): void {
+    this.#current = client;
     client.on('goaway', (body: GoAwayBody) => {
-      if (this.current === client) this.current = undefined;
-      if (!this.closed) this.draining.add(client);
+      if (this.#current === client) this.#current = undefined;
+      if (!this.#closed) this.#draining.add(client);
       this.emit('goaway', body);
-      this.pump();
+      this.#pump();
     });
     client.once('close', (err: ConnectionError | undefined) => {
-      if (this.current === client) this.current = undefined;
-      this.draining.delete(client);
+      if (this.#current === client) this.#current = undefined;
+      this.#draining.delete(client);
       this.emit('disconnect', err);
-      this.pump();
+      this.#pump();
     });
   }
 }
@@ -289,12 +296,5 @@ function lostInFlight(err: unknown): boolean {
  * a bad option.
  */
 export function createClient(options: ReconnectingClientOptions): ReconnectingClient {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError('client options must be an object with at least a port');
-  }
-  const { backoff, ...connection } = options;
-  if ('signal' in connection) {
-    throw new InvalidOptionError('option signal does not apply to createClient(): give each call its own');
-  }
-  return new ReconnectingClient(resolveClientOptions(connection), resolveBackoffOptions(backoff));
+  return new ReconnectingClient(options);
 }

@@ -25,89 +25,89 @@ const SERVER_LOOKUP = Symbol.for('heartwire.server.lookup');
 export class HeartwireServer extends EventEmitter {
   /** The options in force, defaults applied. */
   readonly options: ResolvedServerOptions;
-  private readonly codec: PayloadCodec;
+  readonly #codec: PayloadCodec;
   /** What each connection needs of its server. */
-  private readonly host: ConnectionHost;
-  private readonly handlers = new Map<string, Handler>();
-  private readonly server: net.Server;
-  private readonly listener: Listener;
-  private readonly live = new Set<Connection>();
-  private readonly addresses: AddressLimit;
-  private closingValue = false;
-  private readonly jobs: JobPools;
-  private readonly watchdog: LoopWatchdog;
-  private closedValue = false;
-  private readonly deadline = new DrainDeadline(() => {
-    for (const connection of this.live) connection.shutdown();
+  readonly #host: ConnectionHost;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #server: net.Server;
+  readonly #listener: Listener;
+  readonly #live = new Set<Connection>();
+  readonly #addresses: AddressLimit;
+  #closingValue = false;
+  readonly #jobs: JobPools;
+  readonly #watchdog: LoopWatchdog;
+  #closedValue = false;
+  readonly #deadline = new DrainDeadline(() => {
+    for (const connection of this.#live) connection.shutdown();
   });
 
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveServerOptions(options);
-    this.codec = new PayloadCodec(this.options.codec);
-    this.addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
-    this.host = {
+    this.#codec = new PayloadCodec(this.options.codec);
+    this.#addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
+    this.#host = {
       options: this.options,
-      codec: this.codec,
+      codec: this.#codec,
       paramsBudget: new ParamsBudget(this.options.maxParamsBytes, this.options.maxParamsBytesPerConnection),
-      lookup: (method) => this.handlers.get(method),
-      onConnectionClosed: (connection) => this.connectionClosed(connection),
+      lookup: (method) => this.#handlers.get(method),
+      onConnectionClosed: (connection) => this.#connectionClosed(connection),
     };
-    this.jobs = new JobPools(this.options);
-    this.watchdog = new LoopWatchdog(this.options.loopBlockWarnMs);
-    this.listener = new Listener(this.options, (sockets) => this.accept(sockets));
-    this.server = this.listener.server;
-    this.server.on('listening', () => this.emit('listening'));
-    this.server.on('error', (err) => this.emit('error', err));
+    this.#jobs = new JobPools(this.options);
+    this.#watchdog = new LoopWatchdog(this.options.loopBlockWarnMs);
+    this.#listener = new Listener(this.options, (sockets) => this.#accept(sockets));
+    this.#server = this.#listener.server;
+    this.#server.on('listening', () => this.emit('listening'));
+    this.#server.on('error', (err) => this.emit('error', err));
     // Closed once the job pools' threads and processes are gone too.
-    this.server.on('close', () =>
-      void this.jobs.close().then(() => {
-        this.closedValue = true;
+    this.#server.on('close', () =>
+      void this.#jobs.close().then(() => {
+        this.#closedValue = true;
         this.emit('close');
       }),
     );
   }
 
-  private accept(sockets: AcceptedSockets): void {
-    if (this.closingValue) {
+  #accept(sockets: AcceptedSockets): void {
+    if (this.#closingValue) {
       sockets.stream.destroy();
       return;
     }
     if (sockets.certificateError !== undefined) {
-      refuseConnection(sockets, this.codec, 'HW_ERR_UNAUTHENTICATED', `the client certificate was not accepted: ${sockets.certificateError}`);
+      refuseConnection(sockets, this.#codec, 'HW_ERR_UNAUTHENTICATED', `the client certificate was not accepted: ${sockets.certificateError}`);
       return;
     }
-    if (this.live.size >= this.options.maxConnections) {
-      refuseConnection(sockets, this.codec, 'HW_ERR_TOO_MANY_CONNECTIONS', `the server is at its limit of ${this.options.maxConnections} connections`);
+    if (this.#live.size >= this.options.maxConnections) {
+      refuseConnection(sockets, this.#codec, 'HW_ERR_TOO_MANY_CONNECTIONS', `the server is at its limit of ${this.options.maxConnections} connections`);
       return;
     }
     // A socket already closed has no address: it is dropped below at once, so it need not be counted.
     const address = sockets.stream.remoteAddress;
-    if (address !== undefined && !this.addresses.tryAdd(address)) {
+    if (address !== undefined && !this.#addresses.tryAdd(address)) {
       refuseConnection(
         sockets,
-        this.codec,
+        this.#codec,
         'HW_ERR_TOO_MANY_CONNECTIONS',
         `the server is at its limit of ${this.options.maxConnectionsPerAddress} connections from one address`,
       );
       return;
     }
-    this.live.add(new Connection(sockets, this.host));
+    this.#live.add(new Connection(sockets, this.#host));
   }
 
   /** True once `close()` was called: new calls are refused. */
   get closing(): boolean {
-    return this.closingValue;
+    return this.#closingValue;
   }
 
   /** Open connections. */
   get connectionCount(): number {
-    return this.live.size;
+    return this.#live.size;
   }
 
   /** Bytes of CALL params that calls in flight hold now, against `maxParamsBytes`. */
   get paramsBytesHeld(): number {
-    return this.host.paramsBudget.held;
+    return this.#host.paramsBudget.held;
   }
 
   /**
@@ -123,10 +123,10 @@ export class HeartwireServer extends EventEmitter {
     if (typeof handler !== 'function' && !isJobModule(handler)) {
       throw new InvalidOptionError(`handler of method "${method}" must be a function or a worker() module`);
     }
-    if (this.handlers.has(method)) {
+    if (this.#handlers.has(method)) {
       throw new InvalidOptionError(`method "${method}" already has a handler`);
     }
-    this.handlers.set(method, isJobModule(handler) ? this.jobs.handler(handler) : this.watchdog.watch(method, handler as Handler));
+    this.#handlers.set(method, isJobModule(handler) ? this.#jobs.handler(handler) : this.#watchdog.watch(method, handler as Handler));
     return this;
   }
 
@@ -135,7 +135,7 @@ export class HeartwireServer extends EventEmitter {
     // a registered symbol, so it works across copies of the package, and no part of the typed API.
     Object.defineProperty(this.prototype, SERVER_LOOKUP, {
       value(this: HeartwireServer, method: string): Handler | undefined {
-        return this.handlers.get(method);
+        return this.#handlers.get(method);
       },
     });
   }
@@ -144,13 +144,13 @@ export class HeartwireServer extends EventEmitter {
   listen(port?: number, host?: string, listener?: () => void): this;
   listen(options: net.ListenOptions, listener?: () => void): this;
   listen(...args: unknown[]): this {
-    (this.server.listen as (...a: unknown[]) => unknown)(...args);
+    (this.#server.listen as (...a: unknown[]) => unknown)(...args);
     return this;
   }
 
   /** As `net.Server.address`. */
   address(): net.AddressInfo | string | null {
-    return this.server.address();
+    return this.#server.address();
   }
 
   /**
@@ -169,28 +169,28 @@ export class HeartwireServer extends EventEmitter {
   close(options: CloseOptions, callback?: CloseCallback): this;
   close(first?: CloseOptions | CloseCallback, second?: CloseCallback): this {
     const { drainMs, callback } = resolveCloseArgs(first, second);
-    if (!this.closingValue) {
-      this.closingValue = true;
-      this.server.close((err) => void this.jobs.close().then(() => callback?.(err)));
-      this.listener.dropHandshakes();
+    if (!this.#closingValue) {
+      this.#closingValue = true;
+      this.#server.close((err) => void this.#jobs.close().then(() => callback?.(err)));
+      this.#listener.dropHandshakes();
     } else if (callback !== undefined) {
-      if (this.closedValue) queueMicrotask(() => callback());
+      if (this.#closedValue) queueMicrotask(() => callback());
       else this.once('close', () => callback());
     }
     if (drainMs === 0) {
-      this.deadline.clear();
-      for (const connection of this.live) connection.shutdown();
+      this.#deadline.clear();
+      for (const connection of this.#live) connection.shutdown();
     } else {
-      for (const connection of this.live) connection.drain();
-      if (this.live.size > 0) this.deadline.aim(drainMs);
+      for (const connection of this.#live) connection.drain();
+      if (this.#live.size > 0) this.#deadline.aim(drainMs);
     }
     return this;
   }
 
-  private connectionClosed(connection: Connection): void {
-    if (!this.live.delete(connection)) return;
-    if (connection.remoteAddress !== undefined) this.addresses.remove(connection.remoteAddress);
-    if (this.live.size === 0) this.deadline.clear();
+  #connectionClosed(connection: Connection): void {
+    if (!this.#live.delete(connection)) return;
+    if (connection.remoteAddress !== undefined) this.#addresses.remove(connection.remoteAddress);
+    if (this.#live.size === 0) this.#deadline.clear();
   }
 }
 

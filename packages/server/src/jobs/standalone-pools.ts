@@ -28,12 +28,12 @@ export interface StandaloneRunOptions {
  * its jobs from somewhere other than a heartwire connection (a queue, say).
  */
 export class StandalonePools {
-  private readonly pools: JobPools;
+  readonly #pools: JobPools;
 
   /** Throws {@link InvalidOptionError} naming an option out of range. */
   constructor(options: StandalonePoolsOptions = {}) {
     const { threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb } = options;
-    this.pools = new JobPools(resolveServerOptions({ threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb }));
+    this.#pools = new JobPools(resolveServerOptions({ threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb }));
   }
 
   /**
@@ -57,11 +57,11 @@ export class StandalonePools {
       // The pools never call it: their jobs are stopped from outside, not by yielding.
       yield: () => (signal.aborted ? Promise.reject(signal.reason) : new Promise((resolve) => setImmediate(resolve))),
     };
-    return Promise.resolve(this.pools.handler(job)(params, ctx));
+    return Promise.resolve(this.#pools.handler(job)(params, ctx));
   }
 
   /** Stops every job and the threads or processes; resolves once they are gone. */
   close(): Promise<void> {
-    return this.pools.close();
+    return this.#pools.close();
   }
 }
