@@ -83,7 +83,6 @@ export class Endpoint implements FrameSink {
   private peerEnded = false;
   /** Frames that arrived after HELLO while the server authenticates: handled in order once it opens. */
   private held: Frame[] | undefined;
-  private readonly socket: Socket;
 
   constructor(
     private readonly sockets: EndpointSockets,
@@ -91,7 +90,6 @@ export class Endpoint implements FrameSink {
     private readonly codec: PayloadCodec,
     private readonly owner: EndpointRole,
   ) {
-    this.socket = sockets.stream;
     this.decoder = new FrameDecoder({ maxPayloadBytes: MAX_HANDSHAKE_FRAME_BYTES, admit: this.admit });
     const socket = sockets.stream as OwnedSocket;
     socket[kEndpoint] = this;
@@ -99,6 +97,11 @@ export class Endpoint implements FrameSink {
     socket.on('end', Endpoint.onSocketEnd);
     socket.on('error', Endpoint.onSocketError);
     socket.on('close', Endpoint.onSocketClose);
+  }
+
+  /** The frame stream (the TLS socket under TLS). */
+  private get socket(): Socket {
+    return this.sockets.stream;
   }
 
   /** The handshake is done (or HELLO was read): frames up to `maxFrameBytes` may come from the next header on. */
@@ -222,10 +225,19 @@ export class Endpoint implements FrameSink {
   // ---- liveness ---------------------------------------------------------
 
   /** Starts the liveness rules on the terms of the handshake. */
-  startLiveness(options: LivenessOptions): Liveness {
+  startLiveness(options: LivenessOptions): void {
     this.liveness = new Liveness(options);
     this.timer = new LivenessTimer(this.liveness, wheelScheduler, this.onLivenessEffect, writeQueueProbe(this.sockets.tcp));
-    return this.liveness;
+  }
+
+  /** A PONG arrived for heartbeat `seq`: false if no such PING was sent (a violation). */
+  onPong(seq: number): boolean {
+    return this.liveness !== undefined && this.liveness.onPong(seq, this.inputAt);
+  }
+
+  /** The peer sent HALF_CLOSE: it can answer no PING any more, so only its reading is judged. */
+  peerWriteClosed(): void {
+    this.liveness?.onPeerWriteClosed();
   }
 
   /** Calls are in flight (`at` when the first began), or none is: heartbeats and verdicts run only while some are. */

@@ -26,10 +26,12 @@ interface PendingStart {
 
 type Outcome = 'result' | 'error' | 'aborted';
 
-/** Where the calls' handlers run: the connection's address, for their context and the diagnostics. */
+/** The connection the calls run on: its address, for their context and the diagnostics, and what it does once none is left. */
 interface Peer {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
+  /** The last call in flight ended. */
+  becameIdle(): void;
 }
 
 /**
@@ -52,7 +54,6 @@ export class CallRunner implements CallHost {
     private readonly host: ConnectionHost,
     private readonly endpoint: Endpoint,
     private readonly peer: Peer,
-    private readonly onIdle: () => void,
   ) {
     this.params = host.paramsBudget.account();
   }
@@ -203,7 +204,7 @@ export class CallRunner implements CallHost {
     this.calls.delete(call.id);
     this.params.release(call.paramsBytes);
     publishEnd(this.peer, call, outcome);
-    if (this.calls.size === 0) this.onIdle();
+    if (this.calls.size === 0) this.peer.becameIdle();
   }
 
   /** Shutdown: every call in flight gets an ERROR with the reason's code (the connection's close then aborts them). */

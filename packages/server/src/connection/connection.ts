@@ -14,7 +14,6 @@ import {
   type Frame,
   type Hello,
   type HeartwireError,
-  type Liveness,
   type ServerPhase,
   type Welcome,
 } from '@heartwire/core';
@@ -36,12 +35,10 @@ const now = wheelScheduler.now;
  * liveness verdicts.
  */
 export class Connection implements EndpointRole {
-  readonly role = 'server';
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   private readonly endpoint: Endpoint;
   private readonly runner: CallRunner;
-  private liveness: Liveness | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** The payload of a CALL is still arriving (see watchArrivingCall). */
   private callArriving = false;
@@ -60,12 +57,20 @@ export class Connection implements EndpointRole {
     this.remotePort = socket.remotePort;
     socket.setNoDelay(true);
     this.endpoint = new Endpoint(sockets, options, host.codec, this);
-    this.runner = new CallRunner(host, this.endpoint, this, () => this.becameIdle());
+    this.runner = new CallRunner(host, this.endpoint, this);
     // From TCP accept: a TLS handshake already spent part of the time.
     const remaining = Math.max(0, sockets.acceptedAt + options.handshakeTimeoutMs - now());
-    this.handshakeTimer = setTimeout(() => {
-      this.endpoint.endWith(new RefusalError('HW_ERR_HANDSHAKE_TIMEOUT', `no complete handshake within ${options.handshakeTimeoutMs} ms`));
-    }, remaining);
+    this.handshakeTimer = setTimeout(Connection.onHandshakeTimeout, remaining, this);
+  }
+
+  // Shared by every connection, which it gets as an argument: a connection holds no closure for it.
+  private static onHandshakeTimeout(connection: Connection): void {
+    const { handshakeTimeoutMs } = connection.host.options;
+    connection.endpoint.endWith(new RefusalError('HW_ERR_HANDSHAKE_TIMEOUT', `no complete handshake within ${handshakeTimeoutMs} ms`));
+  }
+
+  get role(): 'server' {
+    return 'server';
   }
 
   private get phase(): ServerPhase {
@@ -181,10 +186,10 @@ export class Connection implements EndpointRole {
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     if (hello.maxFrameBytes !== undefined) this.runner.peerMaxFrameBytes = hello.maxFrameBytes;
-    this.liveness = this.endpoint.startLiveness({ heartbeatMs: welcome.heartbeatMs, silentMs: welcome.silentMs, stallMs: options.stallMs });
+    this.endpoint.startLiveness({ heartbeatMs: welcome.heartbeatMs, silentMs: welcome.silentMs, stallMs: options.stallMs });
     this.endpoint.phase = 'open';
     if (options.idleTimeoutMs > 0) {
-      this.idleTimer = new IdleTimer(options.idleTimeoutMs, this.onIdle);
+      this.idleTimer = new IdleTimer(options.idleTimeoutMs, this);
       this.idleTimer.restart();
     }
     this.endpoint.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
@@ -235,7 +240,7 @@ export class Connection implements EndpointRole {
 
   private onPong(payload: Uint8Array): void {
     const seq = decodePingPayload(payload);
-    if (!(this.liveness as Liveness).onPong(seq, this.endpoint.inputAt)) {
+    if (!this.endpoint.onPong(seq)) {
       throw new ProtocolError('HW_ERR_PROTOCOL', `PONG for heartbeat ${seq}, which was never sent`);
     }
   }
@@ -243,7 +248,7 @@ export class Connection implements EndpointRole {
   /** The client will send nothing more, PONGs included: only its reading can still be judged, and the connection ends with its last call. */
   private onHalfClose(): void {
     this.endpoint.phase = 'half-closed';
-    this.liveness?.onPeerWriteClosed();
+    this.endpoint.peerWriteClosed();
     this.becameIdle();
   }
 
@@ -254,7 +259,7 @@ export class Connection implements EndpointRole {
   }
 
   /** No call in flight and none arriving: stop the heartbeats, and close if nothing more can come. */
-  private becameIdle(): void {
+  becameIdle(): void {
     if (this.callArriving || this.runner.size > 0) return;
     const { phase } = this;
     if (phase === 'half-closed' || phase === 'draining') {
@@ -267,12 +272,12 @@ export class Connection implements EndpointRole {
   }
 
   /** No call in flight for idleTimeoutMs: the client is told, and the connection closes. */
-  private readonly onIdle = (): void => {
+  onIdleTimeout(): void {
     // A deadline that passed during a call, or while a CALL was still arriving, means nothing: the
     // last call to end (or the arrived CALL, if refused) starts it again.
     if (this.phase !== 'open' || this.runner.size > 0 || this.callArriving) return;
     this.endpoint.endWith(new RefusalError('HW_ERR_IDLE_TIMEOUT', `no call in flight for ${this.host.options.idleTimeoutMs} ms`));
-  };
+  }
 
   // ---- the end ------------------------------------------------------------
 

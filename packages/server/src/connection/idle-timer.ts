@@ -15,7 +15,8 @@ export class IdleTimer {
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly onIdle: () => void,
+    /** Told when the deadline passed (an object, not a closure: a connection holds no more than it must). */
+    private readonly owner: { onIdleTimeout(): void },
   ) {
     this.timer = wheelScheduler.timer(this.onDue);
   }
@@ -42,7 +43,7 @@ export class IdleTimer {
     // Stopped meanwhile, or a call that came and went moved the deadline on.
     if (this.armed && wheelScheduler.now() >= this.dueAt) {
       this.armed = false;
-      this.onIdle();
+      this.owner.onIdleTimeout();
     }
   };
 }
