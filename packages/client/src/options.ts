@@ -1,15 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import {
-  checkIntegerOption,
-  checkKnownOptions,
-  checkObjectOption,
-  PayloadCodec,
-  InvalidOptionError,
-  MIN_MAX_FRAME_BYTES,
-  resolveCodecLimits,
-  withDefaults,
-  type CodecLimits,
-} from '@heartwire/core';
+import { checkIntegerOption, checkKnownOptions, checkObjectOption, InvalidOptionError, MIN_MAX_FRAME_BYTES, PayloadCodec, resolveCodecLimits, withDefaults, type CodecLimits } from '@heartwire/core';
 
 /** Options of {@link connect}. Only `port` is required; see {@link DEFAULT_CLIENT_OPTIONS}. */
 export interface ClientOptions {
