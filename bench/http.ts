@@ -23,8 +23,10 @@
  *
  * Env: TRIALS (200, hangup and kill: enough that p99 is a percentile, not the
  * slowest trial), FROZEN_TRIALS (5, run at once), HEARTBEAT_MS (250), SILENT_MS
- * (1000), INSTANT_CAP_MS (500), CAP_MS (5000), SYSTEMS, CASES (comma lists),
- * RATE_REPS (3), RATE_DURATION_MS (5000), RATE_CONNECTIONS (16).
+ * (1000), INSTANT_CAP_MS (500), CAP_MS (5000), SYSTEMS, PROTOCOLS, CASES (comma lists;
+ * `rate` is a case), RATE_REPS (3), RATE_DURATION_MS (5000), RATE_CONNECTIONS (16).
+ * A run narrowed by SYSTEMS, PROTOCOLS or CASES prints its table but writes no results
+ * file: bench/results/http.json always holds a whole run.
  */
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -45,10 +47,11 @@ import { header, table, writeResults } from './lib/report.js';
 import { median, round, summarize } from './lib/stats.js';
 
 const SYSTEMS = ['heartwire-http', 'node-http', 'express', 'fastify'] as const;
-const CASES = ['hangup', 'kill', 'frozen'] as const;
+const CASES = ['hangup', 'kill', 'frozen', 'rate'] as const;
+const ALL_PROTOCOLS = ['h1', 'h2'] as const;
 type SystemName = (typeof SYSTEMS)[number];
-type CaseName = (typeof CASES)[number];
-type Protocol = 'h1' | 'h2';
+type CaseName = Exclude<(typeof CASES)[number], 'rate'>;
+type Protocol = (typeof ALL_PROTOCOLS)[number];
 /** Express has no HTTP/2 server of its own. */
 const PROTOCOLS: Record<SystemName, readonly Protocol[]> = {
   'heartwire-http': ['h1', 'h2'],
@@ -68,7 +71,9 @@ const RATE_REPS = intEnv('RATE_REPS', 3);
 const RATE_DURATION_MS = intEnv('RATE_DURATION_MS', 5000);
 const RATE_CONNECTIONS = intEnv('RATE_CONNECTIONS', 16);
 const RUN_SYSTEMS = listEnv('SYSTEMS', SYSTEMS);
+const RUN_PROTOCOLS = listEnv('PROTOCOLS', ALL_PROTOCOLS);
 const RUN_CASES = listEnv('CASES', CASES);
+const WHOLE_RUN = RUN_SYSTEMS.length === SYSTEMS.length && RUN_PROTOCOLS.length === ALL_PROTOCOLS.length && RUN_CASES.length === CASES.length;
 /** A job runs this long unless stopped: longer than any trial. */
 const JOB_MS = CAP_MS + 30_000;
 
@@ -367,16 +372,18 @@ async function rate(): Promise<RateRow[]> {
 
 const rows: Row[] = [];
 for (const kase of RUN_CASES) {
+  if (kase === 'rate') continue;
   for (const system of RUN_SYSTEMS) {
     for (const protocol of PROTOCOLS[system]) {
-      if (kase === 'frozen' && protocol !== 'h2') continue;
+      if (!RUN_PROTOCOLS.includes(protocol) || (kase === 'frozen' && protocol !== 'h2')) continue;
       const row = await measure(system, protocol, kase);
       rows.push(row);
       console.error(`${system} ${protocol} ${kase}: p50 ${row.p50_ms} p99 ${row.p99_ms} (${row.detected}/${row.trials} detected)`);
     }
   }
 }
-const rateRows = await rate();
+// The rate is measured over HTTP/1.1 only.
+const rateRows = RUN_CASES.includes('rate') && RUN_PROTOCOLS.includes('h1') ? await rate() : [];
 
 const cell = (r: Row, v: number | null): string | number =>
   r.detected === 0 ? `not within ${r.case === 'frozen' ? CAP_MS : INSTANT_CAP_MS}` : v ?? '–';
@@ -386,21 +393,28 @@ console.log(
     rows.map((r) => [r.system, r.protocol, r.case, r.trials, r.detected, cell(r, r.p50_ms), cell(r, r.p99_ms), cell(r, r.max_ms)]),
   ),
 );
-console.log();
-const [hwRate, plainRate] = rateRows as [RateRow, RateRow];
-console.log(
-  table(
-    ['system', 'calls/s (median)', 'runs', 'vs node-http'],
-    rateRows.map((r) => [r.system, r.calls_per_s, r.runs.join(', '), round(r.calls_per_s / plainRate.calls_per_s, 2)]),
-  ),
-);
-const file = writeResults('http', {
-  ...header(),
-  heartbeat_ms: HEARTBEAT_MS,
-  silent_ms: SILENT_MS,
-  cap_ms: CAP_MS,
-  instant_cap_ms: INSTANT_CAP_MS,
-  rows: [...rows, ...rateRows],
-  rate_ratio: round(hwRate.calls_per_s / plainRate.calls_per_s, 3),
-});
-console.log(`\nwrote ${file}`);
+const plainRate = rateRows.find((r) => r.system === 'node-http');
+const hwRate = rateRows.find((r) => r.system === 'heartwire-http');
+if (plainRate !== undefined && hwRate !== undefined) {
+  console.log();
+  console.log(
+    table(
+      ['system', 'calls/s (median)', 'runs', 'vs node-http'],
+      rateRows.map((r) => [r.system, r.calls_per_s, r.runs.join(', '), round(r.calls_per_s / plainRate.calls_per_s, 2)]),
+    ),
+  );
+}
+if (WHOLE_RUN && plainRate !== undefined && hwRate !== undefined) {
+  const file = writeResults('http', {
+    ...header(),
+    heartbeat_ms: HEARTBEAT_MS,
+    silent_ms: SILENT_MS,
+    cap_ms: CAP_MS,
+    instant_cap_ms: INSTANT_CAP_MS,
+    rows: [...rows, ...rateRows],
+    rate_ratio: round(hwRate.calls_per_s / plainRate.calls_per_s, 3),
+  });
+  console.log(`\nwrote ${file}`);
+} else {
+  console.log('\na narrowed run (SYSTEMS, PROTOCOLS or CASES): no results file written');
+}

@@ -143,6 +143,30 @@ describe('the response: early header, filler, progress, result or coded error', 
   });
 });
 
+describe('HEAD: what a GET would be answered, and no job', () => {
+  it('curl -I over HTTP/1.1 and HTTP/2: 200 and the headers, no body, nothing started; a refusal as for GET', async () => {
+    const before = jobs.runs.length;
+    const ends = setup.events.ends.length;
+    const h1 = curl('-I', `${setup.h1}/idle${q({ ms: 60_000 })}`);
+    const h2 = curl('-I', '--http2-prior-knowledge', `${setup.h2c}/idle${q({ ms: 60_000 })}`);
+    const unknown = curl('-I', `${setup.h1}/nope`);
+    const bad = curl('-I', `${setup.h1}/idle?params=%7Bnope`);
+    for (const c of [h1, h2, unknown, bad]) expect(await c.done()).toBe(0);
+    expect(h1.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(h1.stdout).toMatch(/content-type: application\/x-ndjson/i);
+    expect(h2.stdout).toMatch(/^HTTP\/2 200/);
+    expect(h2.stdout).toMatch(/content-type: application\/x-ndjson/i);
+    for (const c of [h1, h2, unknown, bad]) expect(c.stdout).not.toMatch(/"type"/);
+    expect(unknown.stdout).toMatch(/^HTTP\/1\.1 404/);
+    expect(bad.stdout).toMatch(/^HTTP\/1\.1 400/);
+    // A GET after them is served, so a job would have been seen by now.
+    const get = curl(`${setup.h1}/idle${q({ ms: 1 })}`);
+    await get.done();
+    expect(jobs.runs.length).toBe(before + 1);
+    expect(setup.events.ends.length).toBe(ends + 1);
+  });
+});
+
 describe('a client that is gone: the job aborts with the TCP server\'s codes', () => {
   const killCases: Array<[string, () => string[]]> = [
     ['HTTP/1.1', () => [`${setup.h1}/idle`]],

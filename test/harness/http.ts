@@ -124,13 +124,14 @@ export class Curl {
 
   constructor(args: readonly string[]) {
     this.process = spawn('curl', ['--silent', '--show-error', '--no-buffer', '--max-time', '60', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = once(this.process, 'exit');
+    // 'close', not 'exit': curl may exit before its last output was read here.
+    this.exited = once(this.process, 'close');
     this.process.stdout?.on('data', (chunk: Buffer) => {
       this.stdout += chunk.toString();
       this.waiter.wake();
     });
     this.process.stderr?.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.process.on('exit', () => this.waiter.wake());
+    this.process.on('close', () => this.waiter.wake());
   }
 
   /** Resolves once stdout matches `pattern`. */
@@ -138,7 +139,7 @@ export class Curl {
     return this.waiter.until(() => (pattern.test(this.stdout) ? this.stdout : undefined), `curl output ${pattern}`, timeoutMs);
   }
 
-  /** Resolves with the exit code once curl exited. */
+  /** Resolves with the exit code once curl exited and all its output was read. */
   async done(): Promise<number | null> {
     await this.exited;
     return this.process.exitCode;

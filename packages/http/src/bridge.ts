@@ -64,7 +64,9 @@ export class HttpBridge {
   }
 
   /**
-   * Runs `method` for one request and answers on `res`. For frameworks that
+   * Runs `method` for one request and answers on `res`; a `HEAD` request is
+   * answered as its `GET` would be (the status and headers, a refusal too)
+   * and runs nothing. For frameworks that
    * own the response (Fastify: `reply.hijack()` first) and have parsed the
    * body: pass it as `init.params`.
    */
@@ -83,6 +85,12 @@ export class HttpBridge {
     const start = (params: unknown): void => {
       // The client may have left while its body was read: then there is no job to run.
       if (res.destroyed || res.writableEnded) return;
+      if (req.method === 'HEAD') {
+        // HEAD asks what a GET would be answered (RFC 9110 §9.3.2): the same status and headers, never the job.
+        (res as ServerResponse).writeHead(200, responseHeaders(format));
+        res.end();
+        return;
+      }
       const call = new HttpCall(this, req, res, this.nextId++, method, format);
       this.live.add(call);
       call.run(handler, params);

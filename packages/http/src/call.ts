@@ -75,6 +75,9 @@ export class HttpCall implements CallContext, WatchedCall {
     if ('stream' in res) {
       this.stream = res.stream;
       this.stream.on('error', this.onTransportError);
+      // 'aborted' fires as the stream is closed, a turn of the loop before the response's 'close',
+      // which waits for the session's socket handle to close.
+      this.stream.on('aborted', this.onStreamAborted);
       const session = this.stream.session;
       if (session !== undefined) this.watch = SessionWatch.of(session as ServerHttp2Session, host.options.heartbeatMs, host.options.silentMs);
     } else {
@@ -242,6 +245,10 @@ export class HttpCall implements CallContext, WatchedCall {
     this.transportError ??= err;
   };
 
+  private readonly onStreamAborted = (): void => {
+    if (this.state === 'running') this.gone(this.verdictAtClose());
+  };
+
   private readonly onClose = (): void => {
     if (this.state === 'running') this.gone(this.verdictAtClose());
     this.detach();
@@ -249,7 +256,8 @@ export class HttpCall implements CallContext, WatchedCall {
 
   /** Why the response closed before its end, from what the socket, stream and session saw. */
   private verdictAtClose(): AbortReason {
-    const err = this.transportError ?? this.watch?.lastError;
+    // A session torn down by a socket error destroys its streams with that error before either emits it.
+    const err = this.transportError ?? this.stream?.errored ?? this.watch?.lastError;
     const known = err === undefined ? undefined : this.verdictOfError(err);
     if (known !== undefined) return known;
     const rstCode = this.stream?.rstCode;
@@ -260,7 +268,7 @@ export class HttpCall implements CallContext, WatchedCall {
     const how =
       this.stream === undefined
         ? 'closed the connection'
-        : session === undefined || session.destroyed || session.closed
+        : session === undefined || session.destroyed || session.closed || session.socket?.destroyed !== false
           ? 'closed the HTTP/2 connection'
           : 'cancelled the HTTP/2 stream';
     return new AbortReason('HW_ERR_PEER_CLOSED', `the client ${how} before the response ended`);
@@ -290,6 +298,7 @@ export class HttpCall implements CallContext, WatchedCall {
   private detach(): void {
     this.socket?.off('error', this.onTransportError);
     this.stream?.off('error', this.onTransportError);
+    this.stream?.off('aborted', this.onStreamAborted);
     this.res.off('drain', this.onDrain);
   }
 

@@ -6,8 +6,9 @@ import { HttpRefusal } from './refusal.js';
 export type BridgeRequest = IncomingMessage | Http2ServerRequest;
 
 /**
- * A call's params: for GET and HEAD (an `EventSource` can only GET) the JSON
- * in the `params` query parameter; otherwise the JSON request body, or the
+ * A call's params: for GET (an `EventSource` can only GET) and HEAD (which
+ * runs nothing, but is refused as its GET would be) the JSON in the `params`
+ * query parameter; otherwise the JSON request body, or the
  * body a framework already parsed into `req.body` (Express's `express.json()`).
  * No body, or no `params`, is `undefined`.
  */
