@@ -53,6 +53,9 @@ beforeAll(async () => {
       hw.handle('coded', () => {
         throw new HeartwireError('APP_ERR_NOPE', 'not today');
       });
+      hw.handle('reserved', () => {
+        throw new HeartwireError('HW_ERR_SERVER_CLOSING', 'retry me elsewhere');
+      });
       hw.handle('flood', async (_params, ctx: CallContext) => {
         // Progress as fast as the response takes it, and faster: a reader that stops reading is stalled.
         const chunk = 'x'.repeat(64 * 1024);
@@ -127,9 +130,12 @@ describe('the response: early header, filler, progress, result or coded error', 
   it('a thrown error is a coded error event after the 200 (HW_ERR_HANDLER, or the error\'s own code)', async () => {
     const plain = curl('-X', 'POST', `${setup.h1}/fail`);
     const coded = curl('--http2-prior-knowledge', '-X', 'POST', `${setup.h2c}/coded`);
-    await Promise.all([plain.done(), coded.done()]);
+    const reserved = curl('-X', 'POST', `${setup.h1}/reserved`);
+    await Promise.all([plain.done(), coded.done(), reserved.done()]);
     expect(events(plain.stdout).at(-1)).toEqual({ type: 'error', code: 'HW_ERR_HANDLER', message: 'boom' });
     expect(events(coded.stdout).at(-1)).toEqual({ type: 'error', code: 'APP_ERR_NOPE', message: 'not today' });
+    // A handler cannot promise "never ran, retry" (PROTOCOL.md §7): the code is the server's.
+    expect(events(reserved.stdout).at(-1)).toMatchObject({ type: 'error', code: 'HW_ERR_HANDLER', message: expect.stringContaining('HW_ERR_SERVER_CLOSING') });
   });
 
   it('turns away what cannot run with a status and a coded error: unknown method, bad JSON, body too large', async () => {

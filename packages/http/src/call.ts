@@ -3,7 +3,7 @@ import http2, { type Http2ServerResponse, type Http2Stream, type ServerHttp2Sess
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
-import { AbortReason, HeartwireError, PayloadError, thrownMessage } from '@heartwire/core';
+import { AbortReason, callErrorOf, PayloadError } from '@heartwire/core';
 import type { CallContext, Handler } from '@heartwire/server';
 import { channels, type HttpCallStartMessage } from './diagnostics.js';
 import type { ResolvedHttpBridgeOptions } from './options.js';
@@ -182,8 +182,9 @@ export class HttpCall implements CallContext, WatchedCall {
 
   private fail(err: unknown): void {
     if (this.state !== 'running') return this.ended('aborted');
-    const code = err instanceof HeartwireError ? err.code : 'HW_ERR_HANDLER';
-    this.finish({ type: 'error', code, message: thrownMessage(err) }, 'error');
+    // As over TCP (PROTOCOL.md §7): a handler cannot send the server's own codes.
+    const { code, message } = callErrorOf(err);
+    this.finish({ type: 'error', code, message }, 'error');
   }
 
   private finish(event: WireEvent, outcome: 'result' | 'error' | 'aborted'): void {
