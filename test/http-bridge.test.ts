@@ -149,7 +149,7 @@ describe('the response: early header, filler, progress, result or coded error', 
   });
 });
 
-describe('HEAD: what a GET would be answered, and no job', () => {
+describe('HEAD and OPTIONS: what a GET would be answered, or what is allowed, and no job', () => {
   it('curl -I over HTTP/1.1 and HTTP/2: 200 and the headers, no body, nothing started; a refusal as for GET', async () => {
     const before = jobs.runs.length;
     const ends = setup.events.ends.length;
@@ -170,6 +170,19 @@ describe('HEAD: what a GET would be answered, and no job', () => {
     await get.done();
     expect(jobs.runs.length).toBe(before + 1);
     expect(setup.events.ends.length).toBe(ends + 1);
+  });
+
+  it('OPTIONS (a CORS preflight) over HTTP/1.1 and HTTP/2: 204 with Allow, nothing started', async () => {
+    const before = jobs.runs.length;
+    const h1 = curl('-i', '-X', 'OPTIONS', `${setup.h1}/idle${q({ ms: 60_000 })}`);
+    const h2 = curl('-i', '-X', 'OPTIONS', '--http2-prior-knowledge', `${setup.h2c}/idle${q({ ms: 60_000 })}`);
+    for (const c of [h1, h2]) expect(await c.done()).toBe(0);
+    expect(h1.stdout).toMatch(/^HTTP\/1\.1 204/);
+    expect(h2.stdout).toMatch(/^HTTP\/2 204/);
+    for (const c of [h1, h2]) expect(c.stdout).toMatch(/allow: GET, HEAD, POST/i);
+    const get = curl(`${setup.h1}/idle${q({ ms: 1 })}`);
+    await get.done();
+    expect(jobs.runs.length).toBe(before + 1);
   });
 });
 

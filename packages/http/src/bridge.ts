@@ -66,12 +66,19 @@ export class HttpBridge {
   /**
    * Runs `method` for one request and answers on `res`; a `HEAD` request is
    * answered as its `GET` would be (the status and headers, a refusal too)
-   * and runs nothing. For frameworks that
+   * and runs nothing, and an `OPTIONS` request gets `204` with `Allow` and
+   * runs nothing. For frameworks that
    * own the response (Fastify: `reply.hijack()` first) and have parsed the
    * body: pass it as `init.params`.
    */
   serve(method: string, req: BridgeRequest, res: BridgeResponse, init?: ServeInit): void {
     checkMethod(method);
+    if (req.method === 'OPTIONS') {
+      // A CORS preflight or a probe asks what the resource allows (RFC 9110 §9.3.7): it must not run the job.
+      (res as ServerResponse).writeHead(204, { allow: 'GET, HEAD, POST' });
+      res.end();
+      return;
+    }
     const format = negotiateFormat(req.headers.accept);
     if (this.closed || this.server.closing) {
       refuse(res, format, new HttpRefusal(503, 'HW_ERR_SERVER_CLOSING', 'the server is shutting down: try another instance'));
