@@ -3,8 +3,8 @@
  * the frames; `tcp` is the TCP socket under it: the same object for plain
  * TCP, the socket under the TLS layer otherwise (a TLS socket cannot send an
  * RST itself: Node's `resetAndDestroy()` refuses any handle that is not TCP).
- * Node's `net.Socket` and `tls.TLSSocket` fit as they are; core calls only
- * these methods and opens nothing.
+ * Node's `net.Socket` and `tls.TLSSocket` fit as they are; closing calls
+ * only these methods.
  */
 export interface ConnectionSockets {
   readonly stream: { end(): unknown; destroy(): unknown };

@@ -24,7 +24,7 @@ export interface ServerOptions {
   readonly stallMs?: number;
   /** Largest frame payload accepted from a client, in bytes. Defaults to 4 MiB. */
   readonly maxFrameBytes?: number;
-  /** Most calls one connection may have in flight; more is a protocol error. Defaults to 100. */
+  /** Most calls one connection may have in flight; a call beyond it is refused alone (`HW_ERR_TOO_MANY_CALLS`). Defaults to 100. */
   readonly maxCallsPerConnection?: number;
   /** Longest method name, in bytes of UTF-8 (as on the wire; `é` is 2). Defaults to 256. */
   readonly maxMethodLength?: number;

@@ -1,6 +1,6 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Hello } from '@heartwire/core';
-import type { ServerSockets } from '../listen/sockets.js';
+import type { EndpointSockets } from '@heartwire/endpoint';
 
 /** What the authentication hook knows of the client besides its HELLO. */
 export interface PeerInfo {
@@ -25,7 +25,7 @@ export interface PeerInfo {
 export type Authenticate = (hello: Hello, peer: PeerInfo) => boolean | Promise<boolean>;
 
 /** What the hook sees of a connection. */
-export function peerInfo({ stream }: ServerSockets): PeerInfo {
+export function peerInfo({ stream }: EndpointSockets): PeerInfo {
   const certificate = 'getPeerCertificate' in stream ? (stream as TLSSocket).getPeerCertificate() : undefined;
   return {
     remoteAddress: stream.remoteAddress,

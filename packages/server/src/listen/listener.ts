@@ -3,10 +3,10 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { channels } from '../diagnostics.js';
 import type { ResolvedServerOptions } from '../options.js';
-import type { ServerSockets } from './sockets.js';
+import type { EndpointSockets } from '@heartwire/endpoint';
 
 /** A connection ready to speak heartwire: TCP accepted and, with TLS, the TLS handshake done. */
-export interface AcceptedSockets extends ServerSockets {
+export interface AcceptedSockets extends EndpointSockets {
   /** `performance.now()` when TCP accepted it: the handshake deadline runs from here. */
   readonly acceptedAt: number;
   /** Why the client's certificate failed verification, when the server must refuse it for that. */

@@ -1,6 +1,5 @@
 import { encodeFrame, encodeGoAway, FrameType, type PayloadCodec } from '@heartwire/core';
-import { closeConnection } from '@heartwire/endpoint';
-import type { ServerSockets } from './sockets.js';
+import { closeConnection, type EndpointSockets } from '@heartwire/endpoint';
 
 /**
  * Turns a connection away before its handshake: GOAWAY `code` (lastStream 0),
@@ -8,7 +7,7 @@ import type { ServerSockets } from './sockets.js';
  * its FIN is seen and nothing piles up; the socket is destroyed when the
  * client closes, or after the close grace at the latest.
  */
-export function refuseConnection(sockets: ServerSockets, codec: PayloadCodec, code: string, message: string): void {
+export function refuseConnection(sockets: EndpointSockets, codec: PayloadCodec, code: string, message: string): void {
   const { stream } = sockets;
   // A refused client may well reset: that is no error of ours.
   stream.on('error', () => {});
