@@ -251,6 +251,39 @@ describe('authentication hook', () => {
     expect(peer.frames.map((f) => f.type)).toEqual([FrameType.WELCOME, FrameType.ACCEPTED, FrameType.RESULT]);
   });
 
+  it('a CALL sent before WELCOME is charged to the params budget from its header: over it, GOAWAY HW_ERR_OVER_BUDGET; within it, it runs and its charge is given back', async () => {
+    let answer!: (ok: boolean) => void;
+    const s = await server({
+      maxParamsBytes: 256 * 1024,
+      maxParamsBytesPerConnection: 128 * 1024,
+      authenticate: () => new Promise<boolean>((resolve) => (answer = resolve)),
+    });
+    const big = await RawPeer.connect(s.port);
+    cleanups.push(() => big.socket.destroy());
+    big.sendRaw(
+      Buffer.concat([
+        encodeFrame(FrameType.HELLO, 0, codec.encode({ versions: [PROTOCOL_VERSION] })),
+        encodeFrame(FrameType.CALL, 1, codec.encode(['echo', new Uint8Array(200 * 1024)])),
+      ]),
+    );
+    const goaway = await big.frame((f) => f.type === FrameType.GOAWAY, WAIT_MS);
+    expect(decodeGoAway(codec, goaway.payload).code).toBe('HW_ERR_OVER_BUDGET');
+    await big.gone(WAIT_MS);
+    const fits = await RawPeer.connect(s.port);
+    cleanups.push(() => fits.socket.destroy());
+    fits.sendRaw(
+      Buffer.concat([
+        encodeFrame(FrameType.HELLO, 0, codec.encode({ versions: [PROTOCOL_VERSION] })),
+        encodeFrame(FrameType.CALL, 1, codec.encode(['echo', new Uint8Array(100 * 1024)])),
+      ]),
+    );
+    await expect.poll(() => s.server.paramsBytesHeld, { timeout: WAIT_MS }).toBeGreaterThan(100 * 1024);
+    answer(true);
+    const result = await fits.frame((f) => f.type === FrameType.RESULT && f.stream === 1, WAIT_MS);
+    expect((codec.decode(result.payload) as Uint8Array).byteLength).toBe(100 * 1024);
+    expect(s.server.paramsBytesHeld).toBe(0);
+  });
+
   it('a CALL that waited for a hook that says no never runs: GOAWAY HW_ERR_UNAUTHENTICATED only', async () => {
     let answer!: (ok: boolean) => void;
     const s = await server({ authenticate: () => new Promise<boolean>((resolve) => (answer = resolve)) });

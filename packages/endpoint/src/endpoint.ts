@@ -162,7 +162,8 @@ export class Endpoint implements FrameSink {
     const rule = frameRule(this.owner.role, this.phase, type, stream, length);
     if (rule.kind === 'violation') throw rule.error;
     if (rule.kind === 'ignore') return false;
-    return rule.kind === 'hold' || this.owner.admit(type, stream, length);
+    // A held frame is admitted too: what it will hold is charged now, from its header.
+    return this.owner.admit(type, stream, length);
   };
 
   private readonly onFrame = (frame: Frame): void => {
@@ -173,7 +174,8 @@ export class Endpoint implements FrameSink {
         this.held = [];
         this.socket.pause();
       }
-      this.held.push(frame);
+      // A copy: the chunk the payload lies in is not ours to keep beyond this read.
+      this.held.push({ ...frame, payload: frame.payload.slice() });
       return;
     }
     this.owner.onFrame(frame);

@@ -72,11 +72,10 @@ export class CallRunner implements CallHost {
   }
 
   /** Takes a CALL (whose id the rules checked): runs it, or refuses it with an ERROR. True if it runs. */
-  take(frame: Frame, rule: Exclude<CallRule, { kind: 'violation' }>): boolean {
+  take(frame: Frame, rule: Exclude<CallRule, { kind: 'violation' }>, charged = this.params.claim(frame.stream)): boolean {
     const id = frame.stream;
     this.lastId = id;
     // Charged from the header (Connection.admit); kept by the call if it runs, given back at once if not.
-    const charged = this.params.claim(id);
     const call = this.start(id, frame.payload, rule);
     if (call === undefined) {
       this.params.release(charged);

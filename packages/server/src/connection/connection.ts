@@ -46,6 +46,8 @@ export class Connection implements EndpointRole {
   private idleTimer: IdleTimer | undefined;
   /** Calls refused over the params budget since the last one taken. */
   private overBudgetCalls = 0;
+  /** What each CALL sent before WELCOME was charged while the auth hook ran (see admit); none once open. */
+  private heldCharges: Map<number, number> | undefined;
 
   constructor(
     private readonly sockets: AcceptedSockets,
@@ -197,7 +199,9 @@ export class Connection implements EndpointRole {
 
   /** Charges a CALL's payload to the params budget from its header, or refuses the call (ERROR `HW_ERR_OVER_BUDGET`, payload skipped). */
   admit(type: number, stream: number, length: number): boolean {
-    if (type !== FrameType.CALL || this.phase !== 'open') return true;
+    if (type !== FrameType.CALL) return true;
+    if (this.phase === 'authenticating') return this.admitHeldCall(stream, length);
+    if (this.phase !== 'open') return true;
     const { options, paramsBudget } = this.host;
     // What the call rules refuse goes on to onCall, which refuses it.
     if (callRule(this.phase, stream, this.runner.lastId, this.runner.size, options.maxCallsPerConnection).kind !== 'run') return true;
@@ -216,10 +220,27 @@ export class Connection implements EndpointRole {
     return false;
   }
 
+  /**
+   * A CALL sent before WELCOME waits for the auth hook, but is charged to the
+   * params budget now, from its header: a stranger's pipelined CALLs are
+   * bounded like any other. One that does not fit refuses the connection
+   * (no ERROR may come before WELCOME).
+   */
+  private admitHeldCall(stream: number, length: number): boolean {
+    const { params } = this.runner;
+    if (!params.charge(stream, length)) {
+      throw new RefusalError('HW_ERR_OVER_BUDGET', `a CALL of ${length} bytes sent before WELCOME does not fit the params budget`);
+    }
+    (this.heldCharges ??= new Map()).set(stream, params.claim(stream));
+    return true;
+  }
+
   private onCall(frame: Frame): void {
     const rule = callRule(this.phase, frame.stream, this.runner.lastId, this.runner.size, this.host.options.maxCallsPerConnection);
     if (rule.kind === 'violation') throw rule.error;
-    if (this.runner.take(frame, rule)) {
+    const held = this.heldCharges?.get(frame.stream);
+    if (held !== undefined) this.heldCharges?.delete(frame.stream);
+    if (this.runner.take(frame, rule, held)) {
       this.overBudgetCalls = 0;
       this.endpoint.setBusy(true);
     }
