@@ -233,10 +233,9 @@ export class ClientConnection implements EndpointRole {
   // ---- the end ------------------------------------------------------------
 
   onPeerEnd(): void {
-    if (this.phase === 'half-closed' && this.calls.size === 0) {
-      this.endpoint.close(new ConnectionError('HW_ERR_CLIENT_CLOSED', 'the client ended the connection'), 'destroy');
-      return;
-    }
+    // After end() with nothing left in flight, the server's FIN is the end we asked for.
+    this.closeIfDone();
+    if (this.endpoint.closed) return;
     const goAway = this.goAwayBody;
     // A GOAWAY says why the connection ends (idle, over a limit, a protocol error); without a code we know, a shutdown.
     const error =
