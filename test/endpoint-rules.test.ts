@@ -136,15 +136,23 @@ describe('codes a handler may send (PROTOCOL.md §7), through the real client', 
   });
 });
 
-/** The real client against a hand-written server: it sent HELLO; the test answers. */
-async function clientAgainstRaw(): Promise<{ client: HeartwireClient; server: RawPeer }> {
+const TERMS = { version: PROTOCOL_VERSION, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 1 << 20, maxCalls: 10 };
+
+/** The real client connecting to a hand-written server, which has read its HELLO and answered with WELCOME `terms`. */
+async function rawHandshake(terms: Partial<typeof TERMS> = {}, options: Record<string, unknown> = {}) {
   const raw = await RawPeer.listen();
   cleanups.push(raw.close);
-  const connecting = connect({ host: HOST, port: raw.port, connectTimeoutMs: WAIT_MS });
+  const connecting = connect({ host: HOST, port: raw.port, connectTimeoutMs: WAIT_MS, ...options });
   const server = await raw.accepted;
   cleanups.push(() => server.socket.destroy());
   await server.frame(isFrame(FrameType.HELLO), WAIT_MS);
-  server.send(FrameType.WELCOME, 0, encodeWelcome(codec, { version: PROTOCOL_VERSION, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 1 << 20, maxCalls: 10 }));
+  server.send(FrameType.WELCOME, 0, encodeWelcome(codec, { ...TERMS, ...terms }));
+  return { connecting, server };
+}
+
+/** As {@link rawHandshake}, with the default terms and the client connected. */
+async function clientAgainstRaw(): Promise<{ client: HeartwireClient; server: RawPeer }> {
+  const { connecting, server } = await rawHandshake();
   const client = await connecting;
   cleanups.push(() => client.close());
   return { client, server };
@@ -155,20 +163,14 @@ describe('the client keeps the rules too (PROTOCOL.md §2, §4, §8)', () => {
     const { client, server } = await clientAgainstRaw();
     const call = client.call('echo', 1);
     await server.frame(isFrame(FrameType.CALL, 1), WAIT_MS);
-    server.send(FrameType.WELCOME, 0, encodeWelcome(codec, { version: 1, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 1 << 20, maxCalls: 10 }));
+    server.send(FrameType.WELCOME, 0, encodeWelcome(codec, TERMS));
     await expect(call).rejects.toMatchObject({ name: 'ConnectionError', code: 'HW_ERR_PROTOCOL' });
     const goaway = await server.frame(isFrame(FrameType.GOAWAY), WAIT_MS);
     expect(decodeGoAway(codec, goaway.payload)).toMatchObject({ code: 'HW_ERR_PROTOCOL', lastStream: 0, message: expect.stringMatching(/second WELCOME/) });
   });
 
   it('a WELCOME with a version it did not offer: GOAWAY HW_ERR_UNSUPPORTED_VERSION, and connect() rejects with it', async () => {
-    const raw = await RawPeer.listen();
-    cleanups.push(raw.close);
-    const connecting = connect({ host: HOST, port: raw.port, connectTimeoutMs: WAIT_MS });
-    const server = await raw.accepted;
-    cleanups.push(() => server.socket.destroy());
-    await server.frame(isFrame(FrameType.HELLO), WAIT_MS);
-    server.send(FrameType.WELCOME, 0, encodeWelcome(codec, { version: 2, heartbeatMs: 1000, silentMs: 3000, maxFrameBytes: 1 << 20, maxCalls: 10 }));
+    const { connecting, server } = await rawHandshake({ version: 2 });
     await expect(connecting).rejects.toMatchObject({ code: 'HW_ERR_UNSUPPORTED_VERSION' });
     const goaway = await server.frame(isFrame(FrameType.GOAWAY), WAIT_MS);
     expect(decodeGoAway(codec, goaway.payload).code).toBe('HW_ERR_UNSUPPORTED_VERSION');
@@ -223,13 +225,10 @@ describe('the client keeps the rules too (PROTOCOL.md §2, §4, §8)', () => {
   });
 
   it('a server that reads nothing is stalled once the client\'s backlog passes maxWriteBacklogBytes: HW_ERR_SERVER_STALLED, reset', async () => {
-    const raw = await RawPeer.listen();
-    cleanups.push(raw.close);
-    const connecting = connect({ host: HOST, port: raw.port, maxWriteBacklogBytes: 256 * 1024, stallMs: 0, connectTimeoutMs: WAIT_MS });
-    const server = await raw.accepted;
-    cleanups.push(() => server.socket.destroy());
-    await server.frame(isFrame(FrameType.HELLO), WAIT_MS);
-    server.send(FrameType.WELCOME, 0, encodeWelcome(codec, { version: 1, heartbeatMs: 60_000, silentMs: 60_000, maxFrameBytes: 4 << 20, maxCalls: 100 }));
+    const { connecting, server } = await rawHandshake(
+      { heartbeatMs: 60_000, silentMs: 60_000, maxFrameBytes: 4 << 20, maxCalls: 100 },
+      { maxWriteBacklogBytes: 256 * 1024, stallMs: 0 },
+    );
     const client = await connecting;
     server.socket.pause();
     const closed = new Promise((resolve) => client.once('close', resolve));
