@@ -321,18 +321,19 @@ export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
   /** Where the batch sends its bytes (FrameSink). */
   writeFrames(chunk: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(chunk, this.afterWrite);
+    // A callback per write, not one kept per connection: it lives only while its write is in progress.
+    this.socket.write(chunk, (err?: Error | null) => this.afterWrite(err));
     this.liveness?.onOutbound(now());
     this.timer?.wrote(this.socket.writableLength);
   }
 
-  private readonly afterWrite = (err?: Error | null): void => {
+  private afterWrite(err: Error | null | undefined): void {
     if (err) {
       this.onError(err as NodeJS.ErrnoException, true);
       return;
     }
     this.timer?.flushed(this.socket.writableLength);
-  };
+  }
 
   /** Closes our sending side after what is queued (FIN): the peer's calls go on. */
   endOutput(): void {

@@ -13,4 +13,4 @@ export { TimerWheel, WheelTimer } from './timer-wheel.js';
 export type { Failure } from './failure.js';
 export { TIMER_RESOLUTION_MS, wheelScheduler } from './scheduler.js';
 export { writeQueueBytes } from './write-queue.js';
-export { yieldToLoop } from './yield.js';
+export { yieldToLoop, type AbortState } from './yield.js';
