@@ -29,6 +29,8 @@ export interface RunArgs {
 export interface RunResult {
   readonly calls: number;
   readonly seconds: number;
+  /** This process's CPU time (user + system) over the counted window, in µs. */
+  readonly cpuUs: number;
 }
 
 const BODY_BYTES = 100;
@@ -143,14 +145,16 @@ async function run(args: RunArgs): Promise<RunResult> {
   await sleep(args.warmupMs);
   meter.counting = true;
   const startedAt = performance.now();
+  const cpuAtStart = process.cpuUsage();
   await sleep(args.durationMs);
   const calls = meter.calls;
   const seconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
   meter.counting = false;
   meter.stopped = true;
   await lanes.run;
   await lanes.close();
-  return { calls, seconds };
+  return { calls, seconds, cpuUs: cpu.user + cpu.system };
 }
 
 servePeer({}, { run: (args) => run(args as RunArgs) });

@@ -8,7 +8,6 @@ export const LARGE_PAYLOAD_BYTES = 16 * 1024;
 
 /** No sequence number: the frame carries `payloads[i]`. */
 const NO_SEQ = -1;
-const FLUSH_AT = Number(process.env.HW_FLUSH_AT ?? 1e12);
 
 /** Where a {@link FrameBatch} sends its bytes. */
 export interface FrameSink {
@@ -178,7 +177,6 @@ export class FrameBatch {
   private add(type: number, stream: number, payload: Uint8Array | undefined, seq: number): void {
     if (this.queue === undefined) this.queue = pool.pop() ?? new Queue();
     this.queue.add(type, stream, payload, seq);
-    if (this.queued >= FLUSH_AT) { this.flush(); return; }
     if (!this.deferred) {
       this.deferred = true;
       this.options.defer(flushDeferred, this);
