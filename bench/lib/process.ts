@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -23,21 +23,28 @@ const started = new Set<ChildProcess>();
 /** Bundles done in this process, by source: each peer file is compiled once per run. */
 const bundles = new Map<string, Promise<string>>();
 
-/** `file` bundled into bench/.build/ (beside bench/node_modules, so its package imports resolve); the bundle's path. */
+/**
+ * `file` bundled into bench/.build/ (beside bench/node_modules, so its package
+ * imports resolve); the bundle's path. A dynamic `import()` becomes a chunk of
+ * its own, loaded only when reached: a peer loads only what its system uses.
+ */
 function compiled(file: URL): Promise<string> {
   let bundle = bundles.get(file.href);
   if (bundle === undefined) {
-    const outfile = fileURLToPath(new URL(`../.build/${basename(fileURLToPath(file), '.ts')}-${bundles.size}.mjs`, import.meta.url));
+    const name = basename(fileURLToPath(file), '.ts');
+    const outdir = fileURLToPath(new URL(`../.build/${name}-${bundles.size}/`, import.meta.url));
     bundle = build({
       entryPoints: [fileURLToPath(file)],
-      outfile,
+      outdir,
+      outExtension: { '.js': '.mjs' },
       bundle: true,
+      splitting: true,
       packages: 'external',
       platform: 'node',
       format: 'esm',
       target: 'node20',
       logLevel: 'error',
-    }).then(() => outfile);
+    }).then(() => join(outdir, `${name}.mjs`));
     bundles.set(file.href, bundle);
   }
   return bundle;

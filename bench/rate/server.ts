@@ -7,10 +7,9 @@
  */
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { PayloadCodec } from '@heartwire/core';
 import { createServer } from '@heartwire/server';
-import { benchService } from '../lib/grpc.js';
 import { servePeer } from '../lib/process.js';
 import { LengthPrefixed } from './length-prefixed.js';
 
@@ -24,7 +23,10 @@ async function heartwire(): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+// grpc-js is loaded only by its own server process (see client.ts).
 async function grpcJs(): Promise<number> {
+  const grpc = await import('@grpc/grpc-js');
+  const { benchService } = await import('../lib/grpc.js');
   // The same MessagePack codec as heartwire's, so both do the same work per body.
   const codec = new PayloadCodec();
   const server = new grpc.Server();
