@@ -160,7 +160,7 @@ export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
     if (!this.closed) this.owner.onChunkRead();
   }
 
-  /** @internal The rulebook, from each frame's header: a violation throws, an ignored frame is skipped unread. */
+  /** The rulebook (FrameReceiver), from each frame's header: a violation throws, an ignored frame is skipped unread. */
   admit(type: number, stream: number, length: number): boolean {
     const rule = frameRule(this.owner.role, this.phase, type, stream, length);
     if (rule.kind === 'violation') throw rule.error;
@@ -169,7 +169,7 @@ export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
     return this.owner.admit(type, stream, length);
   }
 
-  /** @internal A frame the rulebook let through. */
+  /** A frame the rulebook let through (FrameReceiver). */
   onFrame(frame: Frame): void {
     if (this.phase === 'closed') return;
     if (this.phase === 'authenticating') {
@@ -256,7 +256,7 @@ export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
     this.timer?.schedule();
   }
 
-  /** @internal What the liveness rules decided. */
+  /** What the liveness rules decided (LivenessDriver). */
   onLivenessEffect(effect: LivenessEffect): void {
     if (effect.type === 'idle') {
       this.owner.onIdleTimeout?.();
@@ -273,7 +273,7 @@ export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
     this.close(this.owner.failure({ kind: effect.verdict }), 'reset');
   }
 
-  /** @internal Bytes of the writes in progress that wait for the kernel (see writeQueueBytes). */
+  /** Bytes of the writes in progress that wait for the kernel (LivenessDriver; see writeQueueBytes). */
   writeQueueBytes(): number {
     return writeQueueBytes(this.sockets.tcp);
   }

@@ -111,7 +111,7 @@ export class LivenessTimer implements TimerTarget {
     this.timerAt = Infinity;
   }
 
-  /** @internal The timer fired. */
+  /** The timer fired (TimerTarget). */
   onTimer(): void {
     this.timerAt = Infinity;
     this.run();

@@ -101,7 +101,7 @@ export class SessionWatch implements LivenessDriver {
     return this.session.destroyed ? this.bytesRead : this.session.socket.bytesRead;
   }
 
-  /** @internal */
+  /** What the liveness rules decided (LivenessDriver). */
   onLivenessEffect(effect: LivenessEffect): void {
     if (effect.type === 'dead') {
       this.silent();
