@@ -65,6 +65,8 @@ export class ClientCalls {
     call.sentAt = now();
     this.calls.set(call.id, call);
     this.endpoint.write(FrameType.CALL, call.id, call.payload);
+    // The batch holds it until the write; a long call must not keep its slice of a shared buffer.
+    call.payload = undefined;
     // The liveness rules start with the first call in flight; the others change nothing for them.
     if (this.calls.size === 1) this.endpoint.setBusy(true, call.sentAt);
     if (channels.callStart.hasSubscribers) {
