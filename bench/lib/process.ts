@@ -100,7 +100,7 @@ export class PeerProcess {
    * `args`; `nodeArgs` go to node (e.g. `--cpu-prof`). With `compiled`, the
    * file is first bundled to plain JavaScript (packages stay imports, so the
    * libraries run from their built `dist/`) and run by node alone: tsx's
-   * loader costs a peer CPU per call (a quarter more for the heartwire
+   * loader costs a peer CPU per call (half as much again for the heartwire
    * client, measured), which no user's compiled program pays. Resolves once
    * the peer called {@link servePeer}, with what it reported.
    */
