@@ -1,12 +1,14 @@
 // The load of `pnpm bench:fleet`'s throughput run: one heartwire client that makes `calls` short calls,
-// `concurrency` at a time, then prints { event: 'done', ms, ok }. argv[2]: JSON { port, calls, concurrency }.
+// `concurrency` at a time, then prints { event: 'done', startedAt, endedAt, ok, cpuSeconds }: epoch ms
+// of its first call and of its last answer, and its CPU time (user + system) in between. argv[2]: JSON { port, calls, concurrency }.
 import { connect } from '@heartwire/client';
 
 const { port, calls, concurrency } = JSON.parse(process.argv[2]);
 const client = await connect({ host: '127.0.0.1', port });
 let next = 0;
 let ok = 0;
-const started = performance.now();
+const startedAt = performance.timeOrigin + performance.now();
+const cpuBefore = process.cpuUsage();
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (next < calls) {
@@ -16,6 +18,7 @@ await Promise.all(
     }
   }),
 );
-const ms = performance.now() - started;
+const endedAt = performance.timeOrigin + performance.now();
+const cpu = process.cpuUsage(cpuBefore);
 await client.close();
-process.stdout.write(`${JSON.stringify({ event: 'done', t: 0, ms, ok })}\n`);
+process.stdout.write(`${JSON.stringify({ event: 'done', t: endedAt, startedAt, endedAt, ok, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
