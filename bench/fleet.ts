@@ -14,7 +14,9 @@
  *    job's thread stops, over LEASE_TRIALS trials, against leaseMs + leaseCheckMs.
  * 3. Short jobs per second through heartwire-queue and plain BullMQ: LOAD_CLIENTS
  *    client processes × LOAD_CONCURRENCY calls in flight, LOAD_CALLS calls per
- *    client, ROUNDS rounds alternating the two systems; timed from the first
+ *    client, ROUNDS rounds alternating the two systems, for echo jobs and for
+ *    jobs with WORK_MS ms of CPU work (a loop, in the job's thread for
+ *    heartwire and in the processor for BullMQ); timed from the first
  *    call to the last answer (the clients' start-up is not counted). Each round
  *    also gives the CPU seconds per 1,000 jobs of each process (front server,
  *    fleet worker with all its threads, redis-server, the clients; every
@@ -27,8 +29,8 @@
  * LEASE_TRIALS (10), LEASE_MS (1000), LEASE_CHECK_MS (100), LOAD_CLIENTS (2),
  * LOAD_CONCURRENCY (32), LOAD_CALLS (1500), ROUNDS (3), FLEET_CONCURRENCY (4:
  * jobs at once per fleet worker, both systems), THREADS (FLEET_CONCURRENCY:
- * heartwire's thread pool), PARTS (kill,lease,rate; a narrowed run prints its
- * tables and writes no results file).
+ * heartwire's thread pool), WORK_MS (0,1: one throughput run per value), PARTS
+ * (kill,lease,rate; a narrowed run prints its tables and writes no results file).
  */
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -49,6 +51,16 @@ const LOAD_CLIENTS = intEnv('LOAD_CLIENTS', 2);
 const LOAD_CONCURRENCY = intEnv('LOAD_CONCURRENCY', 32);
 const LOAD_CALLS = intEnv('LOAD_CALLS', 1500);
 const ROUNDS = intEnv('ROUNDS', 3);
+/**
+ * Short jobs' CPU work in ms, one throughput run each: 0 is a bare echo, the hop's worst case. The work
+ * is a fixed number of loop turns (test/fixtures/jobs.mjs's work()), calibrated here to take that long
+ * on this machine, so a job preempted by the machine's other processes does no less of it.
+ */
+const WORK_MS = (process.env.WORK_MS || '0,1').split(',').map((ms) => {
+  const value = Number(ms);
+  if (!Number.isFinite(value) || value < 0 || value > 1000) throw new Error(`WORK_MS must list ms from 0 to 1000, got ${ms}`);
+  return value;
+});
 const ALL_PARTS = ['kill', 'lease', 'rate'] as const;
 /** The measurements to run; a narrowed run prints its tables but writes no results file. */
 const PARTS = listEnv('PARTS', ALL_PARTS);
@@ -63,6 +75,8 @@ const HW_WORKER = path('../test/fixtures/fleet-worker.mjs');
 const PLAIN_FRONT = path('./fleet/plain-front.mjs');
 const PLAIN_WORKER = path('./fleet/plain-worker.mjs');
 const LOAD_CLIENT = path('./fleet/load-client.mjs');
+/** A string, not a literal, so TypeScript does not look for the .mjs fixture's types. */
+const JOBS_MODULE: string = new URL('../test/fixtures/jobs.mjs', import.meta.url).href;
 
 type System = 'heartwire-queue' | 'bullmq-cooperative' | 'bullmq-default';
 let queueNo = 0;
@@ -145,8 +159,8 @@ interface Round {
   readonly redisCommandsPerJob: Readonly<Record<string, number>>;
 }
 
-/** Short calls per second through `system`'s front server and fleet worker, and what each process spent on them. */
-async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-queue' | 'bullmq-cooperative'): Promise<Round> {
+/** Short calls (each `work` turns of the work loop) per second through `system`'s front server and fleet worker, and what each process spent on them. */
+async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-queue' | 'bullmq-cooperative', work: number): Promise<Round> {
   const fleet = await startFleet(redis, system);
   try {
     const pids = { front: fleet.front.pid, worker: fleet.worker.pid, redis: redis.pid as number };
@@ -154,7 +168,7 @@ async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-q
     const cpuBefore = { front: processCpuSeconds(pids.front), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis) };
     const clients = Array.from(
       { length: LOAD_CLIENTS },
-      (_, i) => new LineProcess(LOAD_CLIENT, { port: fleet.port, calls: LOAD_CALLS, concurrency: LOAD_CONCURRENCY }, `load client ${i}`),
+      (_, i) => new LineProcess(LOAD_CLIENT, { port: fleet.port, calls: LOAD_CALLS, concurrency: LOAD_CONCURRENCY, work }, `load client ${i}`),
     );
     const done = await Promise.all(clients.map((c) => c.line('done', () => true, 300_000)));
     const cpu = {
@@ -186,6 +200,19 @@ async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-q
   }
 }
 
+/** Turns of the jobs' work loop per ms of CPU here: the fastest of 20 runs (the one least preempted). */
+async function workTurnsPerMs(): Promise<number> {
+  const jobs = (await import(JOBS_MODULE)) as { work(turns: number): number };
+  const turns = 2_000_000;
+  let fastest = Infinity;
+  for (let i = 0; i < 20; i++) {
+    const start = performance.now();
+    jobs.work(turns);
+    fastest = Math.min(fastest, performance.now() - start);
+  }
+  return turns / fastest;
+}
+
 /** `INFO commandstats` → calls per command. */
 function parseCommandStats(info: string): Record<string, number> {
   const calls: Record<string, number> = {};
@@ -210,12 +237,18 @@ try {
     console.log(`front server SIGKILL → job stopped (lease ${LEASE_MS} ms, checked every ${LEASE_CHECK_MS} ms), ${LEASE_TRIALS} trials`);
     lease = summarize(await leaseTrials(redis));
   }
-  const rounds: Record<'heartwire-queue' | 'bullmq', Round[]> = { 'heartwire-queue': [], bullmq: [] };
+  const rates: Array<{ workMs: number; turns: number; rounds: Record<'heartwire-queue' | 'bullmq', Round[]> }> = [];
   if (PARTS.includes('rate')) {
-    for (let r = 0; r < ROUNDS; r++) {
-      console.log(`short jobs per second, round ${r + 1} of ${ROUNDS}`);
-      rounds['heartwire-queue'].push(await throughput(redis, admin, 'heartwire-queue'));
-      rounds.bullmq.push(await throughput(redis, admin, 'bullmq-cooperative'));
+    const perMs = await workTurnsPerMs();
+    for (const workMs of WORK_MS) {
+      const turns = Math.round(workMs * perMs);
+      const rounds: Record<'heartwire-queue' | 'bullmq', Round[]> = { 'heartwire-queue': [], bullmq: [] };
+      for (let r = 0; r < ROUNDS; r++) {
+        console.log(`short jobs (${workMs} ms of work) per second, round ${r + 1} of ${ROUNDS}`);
+        rounds['heartwire-queue'].push(await throughput(redis, admin, 'heartwire-queue', turns));
+        rounds.bullmq.push(await throughput(redis, admin, 'bullmq-cooperative', turns));
+      }
+      rates.push({ workMs, turns, rounds });
     }
   }
 
@@ -232,14 +265,14 @@ try {
     console.log(`\nFront server SIGKILL → its job stopped (ms; bound leaseMs + leaseCheckMs = ${LEASE_MS + LEASE_CHECK_MS})\n`);
     console.log(table(['trials', 'p50', 'p99', 'max'], [[lease.trials, round(lease.p50, 1), round(lease.p99, 1), round(lease.max, 1)]]));
   }
-  let shortJobs: object | undefined;
-  if (PARTS.includes('rate')) {
-    const names = { 'heartwire-queue': 'heartwire-queue', bullmq: 'plain BullMQ' } as const;
-    const systems = Object.keys(names) as Array<keyof typeof names>;
+  const names = { 'heartwire-queue': 'heartwire-queue', bullmq: 'plain BullMQ' } as const;
+  const systems = Object.keys(names) as Array<keyof typeof names>;
+  const shortJobs = rates.map(({ workMs, turns, rounds }) => {
     const rate = (system: keyof typeof names): number => median(rounds[system].map((r) => r.jobsPerSecond));
     const cpu = (system: keyof typeof names, part: keyof Round['cpuSecondsPer1000']): number =>
       median(rounds[system].map((r) => r.cpuSecondsPer1000[part]));
-    console.log("\nShort jobs per second (median of rounds; each round's figure in brackets)\n");
+    const what = workMs === 0 ? 'short jobs (echo)' : `short jobs with ${workMs} ms of CPU work (${turns} loop turns)`;
+    console.log(`\n${what} per second (median of rounds; each round's figure after it)\n`);
     console.log(
       table(
         ['system', 'jobs/s', 'rounds'],
@@ -249,7 +282,7 @@ try {
     const ratio = rate('heartwire-queue') / rate('bullmq');
     console.log(`\nheartwire-queue / plain BullMQ: ${round(ratio, 2)}`);
     const parts = ['front', 'worker', 'redis', 'clients', 'total'] as const;
-    console.log('\nCPU seconds per 1,000 short jobs, by process (median of rounds; the fleet worker with its threads)\n');
+    console.log(`\nCPU seconds per 1,000 ${what}, by process (median of rounds; the fleet worker with its threads)\n`);
     console.log(table(['system', ...parts], systems.map((s) => [names[s], ...parts.map((p) => cpu(s, p))])));
     const perJob = (system: keyof typeof names, command: string): number =>
       median(rounds[system].map((r) => r.redisCommandsPerJob[command] ?? 0));
@@ -257,26 +290,28 @@ try {
     // Commands of the run's edges (connecting, setting up, the stalled-job check) round to 0 per job: left out.
     const commands = seen.filter((c) => systems.some((s) => perJob(s, c) >= 0.01));
     const all = (system: keyof typeof names): number => round(seen.reduce((n, c) => n + perJob(system, c), 0), 2);
-    console.log('\nRedis commands per short job (median of rounds; those below 0.01 left out, but counted in "all")\n');
+    console.log(`\nRedis commands per job, ${what} (median of rounds; those below 0.01 left out, but counted in "all")\n`);
     console.log(
       table(
         ['command', ...systems.map((s) => names[s])],
         [...commands.map((c) => [c, ...systems.map((s) => perJob(s, c))]), ['all', ...systems.map(all)]],
       ),
     );
-    shortJobs = {
+    return {
+      workMs,
+      turns,
       'heartwire-queue': rounds['heartwire-queue'].map((r) => r.jobsPerSecond),
       bullmq: rounds.bullmq.map((r) => r.jobsPerSecond),
       ratio,
       cpuSecondsPer1000: Object.fromEntries(systems.map((s) => [s, rounds[s].map((r) => r.cpuSecondsPer1000)])),
       redisCommandsPerJob: Object.fromEntries(systems.map((s) => [s, rounds[s].map((r) => r.redisCommandsPerJob)])),
     };
-  }
+  });
   if (PARTS.length === ALL_PARTS.length) {
     const file = writeResults('fleet', {
       ...header(),
       redis: redisVersion,
-      settings: { TRIALS, DEFAULT_JOB_MS, LEASE_TRIALS, LEASE_MS, LEASE_CHECK_MS, LOAD_CLIENTS, LOAD_CONCURRENCY, LOAD_CALLS, ROUNDS, CONCURRENCY, THREADS },
+      settings: { TRIALS, DEFAULT_JOB_MS, LEASE_TRIALS, LEASE_MS, LEASE_CHECK_MS, LOAD_CLIENTS, LOAD_CONCURRENCY, LOAD_CALLS, ROUNDS, CONCURRENCY, THREADS, WORK_MS },
       killClientToStopMs: kill,
       frontKillToStopMs: { ...lease, boundMs: LEASE_MS + LEASE_CHECK_MS },
       shortJobs,
