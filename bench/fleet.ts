@@ -23,14 +23,20 @@
  *    process shares the machine's cores, so it is the total that limits the
  *    rate), and the Redis commands per job (INFO commandstats, which counts
  *    the commands inside BullMQ's Lua scripts too).
+ * 4. The thread hop alone, without Redis (bench/fleet/hop.mjs): HOP_JOBS echo
+ *    jobs, 4 at a time, through heartwire's thread pool and, as the floor any
+ *    pool pays, through bare worker threads with one message each way; back to
+ *    back, and with 1 ms between a lane's jobs (the threads fall asleep, as in a
+ *    fleet worker waiting for Redis); CPU µs per job, main thread and others.
  *
  * Times are epoch ms taken in each process (performance.timeOrigin + now()),
  * comparable on one machine. Env: TRIALS (50), DEFAULT_JOB_MS (1000),
  * LEASE_TRIALS (10), LEASE_MS (1000), LEASE_CHECK_MS (100), LOAD_CLIENTS (2),
  * LOAD_CONCURRENCY (32), LOAD_CALLS (1500), ROUNDS (3), FLEET_CONCURRENCY (4:
  * jobs at once per fleet worker, both systems), THREADS (FLEET_CONCURRENCY:
- * heartwire's thread pool), WORK_MS (0,1: one throughput run per value), PARTS
- * (kill,lease,rate; a narrowed run prints its tables and writes no results file).
+ * heartwire's thread pool), WORK_MS (0,1: one throughput run per value),
+ * HOP_JOBS (10000), PARTS (kill,lease,rate,hop; a narrowed run prints its
+ * tables and writes no results file).
  */
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -61,7 +67,8 @@ const WORK_MS = (process.env.WORK_MS || '0,1').split(',').map((ms) => {
   if (!Number.isFinite(value) || value < 0 || value > 1000) throw new Error(`WORK_MS must list ms from 0 to 1000, got ${ms}`);
   return value;
 });
-const ALL_PARTS = ['kill', 'lease', 'rate'] as const;
+const HOP_JOBS = intEnv('HOP_JOBS', 10_000);
+const ALL_PARTS = ['kill', 'lease', 'rate', 'hop'] as const;
 /** The measurements to run; a narrowed run prints its tables but writes no results file. */
 const PARTS = listEnv('PARTS', ALL_PARTS);
 /** Fleet jobs at once per worker process (BullMQ's concurrency), for both systems. */
@@ -75,6 +82,7 @@ const HW_WORKER = path('../test/fixtures/fleet-worker.mjs');
 const PLAIN_FRONT = path('./fleet/plain-front.mjs');
 const PLAIN_WORKER = path('./fleet/plain-worker.mjs');
 const LOAD_CLIENT = path('./fleet/load-client.mjs');
+const HOP = path('./fleet/hop.mjs');
 /** A string, not a literal, so TypeScript does not look for the .mjs fixture's types. */
 const JOBS_MODULE: string = new URL('../test/fixtures/jobs.mjs', import.meta.url).href;
 
@@ -200,6 +208,33 @@ async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-q
   }
 }
 
+/** One run of the thread hop alone (bench/fleet/hop.mjs). */
+interface HopRun {
+  readonly jobsPerSecond: number;
+  readonly mainMicros: number;
+  readonly threadMicros: number;
+}
+
+const HOP_CASES = [
+  { system: 'pool', gapMs: 0, name: "heartwire's thread pool, back to back" },
+  { system: 'raw', gapMs: 0, name: 'bare worker threads, back to back' },
+  { system: 'pool', gapMs: 1, name: "heartwire's thread pool, 1 ms between a lane's jobs" },
+  { system: 'raw', gapMs: 1, name: "bare worker threads, 1 ms between a lane's jobs" },
+] as const;
+
+/** The thread hop alone, in a process of its own: echo jobs through `system`, 4 at a time. */
+async function hopRun(system: 'pool' | 'raw', gapMs: number): Promise<HopRun> {
+  // With a gap, a lane does at most 1,000 jobs a second: fewer jobs keep the run short.
+  const jobs = gapMs > 0 ? Math.ceil(HOP_JOBS / 3) : HOP_JOBS;
+  const run = new LineProcess(HOP, { system, jobs, inFlight: 4, gapMs }, `hop ${system}`);
+  try {
+    const done = await run.line('done', () => true, 120_000);
+    return { jobsPerSecond: done.jobsPerSecond as number, mainMicros: done.mainMicros as number, threadMicros: done.threadMicros as number };
+  } finally {
+    await run.dispose();
+  }
+}
+
 /** Turns of the jobs' work loop per ms of CPU here: the fastest of 20 runs (the one least preempted). */
 async function workTurnsPerMs(): Promise<number> {
   const jobs = (await import(JOBS_MODULE)) as { work(turns: number): number };
@@ -265,6 +300,14 @@ try {
     console.log(`\nFront server SIGKILL → its job stopped (ms; bound leaseMs + leaseCheckMs = ${LEASE_MS + LEASE_CHECK_MS})\n`);
     console.log(table(['trials', 'p50', 'p99', 'max'], [[lease.trials, round(lease.p50, 1), round(lease.p99, 1), round(lease.max, 1)]]));
   }
+  const hops: HopRun[][] = HOP_CASES.map(() => []);
+  if (PARTS.includes('hop')) {
+    for (let r = 0; r < ROUNDS; r++) {
+      console.log(`the thread hop alone, round ${r + 1} of ${ROUNDS}`);
+      for (const [i, c] of HOP_CASES.entries()) hops[i]!.push(await hopRun(c.system, c.gapMs));
+    }
+  }
+
   const names = { 'heartwire-queue': 'heartwire-queue', bullmq: 'plain BullMQ' } as const;
   const systems = Object.keys(names) as Array<keyof typeof names>;
   const shortJobs = rates.map(({ workMs, turns, rounds }) => {
@@ -307,14 +350,31 @@ try {
       redisCommandsPerJob: Object.fromEntries(systems.map((s) => [s, rounds[s].map((r) => r.redisCommandsPerJob)])),
     };
   });
+  const hop = PARTS.includes('hop')
+    ? HOP_CASES.map((c, i) => {
+        const runs = hops[i]!;
+        const mid = (f: (run: HopRun) => number): number => median(runs.map(f));
+        return { ...c, jobsPerSecond: mid((x) => x.jobsPerSecond), mainMicros: mid((x) => x.mainMicros), threadMicros: mid((x) => x.threadMicros), runs };
+      })
+    : undefined;
+  if (hop !== undefined) {
+    console.log('\nThe thread hop alone: echo jobs, 4 threads, 4 at a time; CPU µs per job (median of rounds)\n');
+    console.log(
+      table(
+        ['system', 'jobs/s', 'main thread', 'other threads', 'total'],
+        hop.map((h) => [h.name, Math.round(h.jobsPerSecond), round(h.mainMicros, 1), round(h.threadMicros, 1), round(h.mainMicros + h.threadMicros, 1)]),
+      ),
+    );
+  }
   if (PARTS.length === ALL_PARTS.length) {
     const file = writeResults('fleet', {
       ...header(),
       redis: redisVersion,
-      settings: { TRIALS, DEFAULT_JOB_MS, LEASE_TRIALS, LEASE_MS, LEASE_CHECK_MS, LOAD_CLIENTS, LOAD_CONCURRENCY, LOAD_CALLS, ROUNDS, CONCURRENCY, THREADS, WORK_MS },
+      settings: { TRIALS, DEFAULT_JOB_MS, LEASE_TRIALS, LEASE_MS, LEASE_CHECK_MS, LOAD_CLIENTS, LOAD_CONCURRENCY, LOAD_CALLS, ROUNDS, CONCURRENCY, THREADS, WORK_MS, HOP_JOBS },
       killClientToStopMs: kill,
       frontKillToStopMs: { ...lease, boundMs: LEASE_MS + LEASE_CHECK_MS },
       shortJobs,
+      hop,
     });
     console.log(`\nwrote ${file}`);
   }
