@@ -19,7 +19,7 @@ import {
   type Hello,
   type Welcome,
 } from '@heartwire/core';
-import { Endpoint, wheelScheduler, type EndpointRole, type Failure } from '@heartwire/endpoint';
+import { Endpoint, nodeCodecHost, wheelScheduler, type EndpointRole, type Failure } from '@heartwire/endpoint';
 import type { CallOptions } from './call.js';
 import { ClientCalls } from './calls.js';
 import { channels } from './diagnostics.js';
@@ -62,7 +62,7 @@ export class ClientConnection implements EndpointRole {
     private readonly events: ClientEvents,
   ) {
     // Payloads are encoded into Node's pooled buffers: a CALL's is let go once written (ClientCalls.send).
-    this.codec = new PayloadCodec(options.codec, (size) => Buffer.allocUnsafe(size));
+    this.codec = new PayloadCodec(options.codec, nodeCodecHost);
     this.ready = new Promise((resolve, reject) => {
       this.settleReady = { resolve, reject };
     });

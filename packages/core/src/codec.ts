@@ -67,27 +67,41 @@ export function resolveCodecLimits(limits: Partial<CodecLimits> = {}, optionPref
  *   `Object.prototype`; fastify's secure-json-parse refuses the same two).
  * - Extensions: the timestamp only, as a `Date` ({@link PAYLOAD_EXTENSIONS}).
  */
+/** What a platform can lend a {@link PayloadCodec} for speed; the Node adapters lend both. */
+export interface CodecHost {
+  /**
+   * Gives the buffer each encoding is copied into; by default a new
+   * Uint8Array, an ArrayBuffer of its own for every payload. Node's
+   * `Buffer.allocUnsafe` hands out slices of a shared slab: no ArrayBuffer
+   * per call (a third of an encoding's cost, and less work for the
+   * collector). A caller that keeps an encoding long should copy it, or it
+   * keeps the slab.
+   */
+  readonly allocate?: (size: number) => Uint8Array;
+  /**
+   * Decodes `bytes[start, end)` as UTF-8, for string values (map keys go
+   * through the decoder's key cache). By default @msgpack/msgpack's
+   * JavaScript loop, which builds an array of char codes per string; Node's
+   * `Buffer` decodes in C++ with no such garbage. Invalid bytes may come out
+   * differently (PROTOCOL.md section 10 leaves them unspecified).
+   */
+  readonly decodeUtf8?: (bytes: Uint8Array, start: number, end: number) => string;
+}
+
 export class PayloadCodec {
   private readonly encoder: Encoder;
   /** Writes arrays whose items, not the array, are held to `maxDepth` (see {@link encodeTuple}). */
   private readonly tupleEncoder: Encoder;
   private readonly decoder: PayloadDecoder;
 
-  /**
-   * `allocate` gives the buffer each encoding is copied into: by default a
-   * new Uint8Array, an ArrayBuffer of its own for every payload. Node
-   * adapters pass `Buffer.allocUnsafe`, whose small buffers are slices of a
-   * shared slab: no ArrayBuffer per call (a third of an encoding's cost, and
-   * less work for the collector). A caller that keeps an encoding long
-   * should copy it, or it keeps the slab.
-   */
-  constructor(
-    limits: CodecLimits = DEFAULT_CODEC_LIMITS,
-    private readonly allocate?: (size: number) => Uint8Array,
-  ) {
+  private readonly allocate: ((size: number) => Uint8Array) | undefined;
+
+  /** `host` lends the codec faster ways of the platform it runs on (see {@link CodecHost}); without it, plain JavaScript. */
+  constructor(limits: CodecLimits = DEFAULT_CODEC_LIMITS, host: CodecHost = {}) {
     this.encoder = new PayloadEncoder(limits.maxDepth);
     this.tupleEncoder = new PayloadEncoder(limits.maxDepth + 1);
-    this.decoder = new PayloadDecoder(limits);
+    this.decoder = new PayloadDecoder(limits, host.decodeUtf8);
+    this.allocate = host.allocate;
   }
 
   /** Encodes `value` into a new buffer. Throws {@link PayloadError} `HW_ERR_ENCODE`. */
@@ -176,12 +190,17 @@ Object.defineProperty(PayloadEncoder.prototype, 'encodeObject', {
 
 /** The private members of @msgpack/msgpack 3's Decoder that this module relies on. */
 interface DecoderInternals {
+  decodeUtf8String(byteLength: number, headerOffset: number): string;
+  stateIsMapKey(): boolean;
+  readonly bytes: Uint8Array;
+  readonly maxStrLength: number;
   pushArrayState(size: number): void;
   pushMapState(size: number): void;
   readU64(): number | bigint;
   readI64(): number | bigint;
   readonly stack: { readonly length: number; top(): { readonly map: object; readonly readCount: number } | undefined };
   readonly maxOpenContainers: number;
+  readonly decodeUtf8: ((bytes: Uint8Array, start: number, end: number) => string) | undefined;
   readonly view: DataView;
   pos: number;
 }
@@ -203,7 +222,11 @@ class PayloadDecoder extends Decoder {
   /** Non-empty containers allowed open at once: their items sit one level deeper. */
   readonly maxOpenContainers: number;
 
-  constructor(limits: CodecLimits) {
+  constructor(
+    limits: CodecLimits,
+    /** The host's UTF-8 decoder for string values, if it lent one (see decodeUtf8String below). */
+    readonly decodeUtf8: ((bytes: Uint8Array, start: number, end: number) => string) | undefined,
+  ) {
     super({
       maxStrLength: limits.maxStrLength,
       maxBinLength: limits.maxBinLength,
@@ -237,6 +260,22 @@ for (const hook of ['pushArrayState', 'pushMapState'] as const) {
     },
   });
 }
+
+// A string value whole in the buffer goes to the host's decoder; a map key, a string over maxStrLength
+// (refused there) or one cut short (MORE_DATA) takes the library's own path.
+const libraryDecodeUtf8String = privateMethod(Decoder.prototype as unknown as DecoderInternals, 'decodeUtf8String');
+privateMethod(Decoder.prototype as unknown as DecoderInternals, 'stateIsMapKey');
+Object.defineProperty(PayloadDecoder.prototype, 'decodeUtf8String', {
+  value(this: DecoderInternals, byteLength: number, headerOffset: number): string {
+    const start = this.pos + headerOffset;
+    const end = start + byteLength;
+    if (this.decodeUtf8 === undefined || byteLength > this.maxStrLength || end > this.bytes.byteLength || this.stateIsMapKey()) {
+      return libraryDecodeUtf8String.call(this, byteLength, headerOffset);
+    }
+    this.pos = end;
+    return this.decodeUtf8(this.bytes, start, end);
+  },
+});
 
 privateMethod(Decoder.prototype as unknown as DecoderInternals, 'readU64');
 privateMethod(Decoder.prototype as unknown as DecoderInternals, 'readI64');

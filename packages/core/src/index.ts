@@ -12,7 +12,7 @@ export {
 } from './protocol.js';
 export { checkStreamId, encodeFrame, writeFrameHeader, type Frame } from './frame.js';
 export { FrameDecoder, type FrameAdmission, type FrameDecoderOptions, type FrameReceiver } from './decoder.js';
-export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecLimits } from './codec.js';
+export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecHost, type CodecLimits } from './codec.js';
 export {
   decodeCall,
   decodeCallError,

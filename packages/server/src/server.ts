@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, PayloadCodec } from '@heartwire/core';
+import { nodeCodecHost } from '@heartwire/endpoint';
 import { Connection } from './connection/connection.js';
 import type { ConnectionHost } from './connection/host.js';
 import { DrainDeadline, resolveCloseArgs, type CloseCallback, type CloseOptions } from './drain.js';
@@ -44,7 +45,7 @@ export class HeartwireServer extends EventEmitter {
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveServerOptions(options);
-    this.#codec = new PayloadCodec(this.options.codec, allocateBuffer);
+    this.#codec = new PayloadCodec(this.options.codec, nodeCodecHost);
     this.#addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
     this.#host = {
       options: this.options,
@@ -197,9 +198,4 @@ export class HeartwireServer extends EventEmitter {
 /** Creates a heartwire server; see {@link ServerOptions} for the defaults. */
 export function createServer(options?: ServerOptions): HeartwireServer {
   return new HeartwireServer(options);
-}
-
-/** Payloads are encoded into Node's pooled buffers: they live only until their frame is written. */
-function allocateBuffer(size: number): Uint8Array {
-  return Buffer.allocUnsafe(size);
 }
