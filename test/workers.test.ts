@@ -218,6 +218,9 @@ describe('worker() and the pool options are checked', () => {
       expect(() => createServer({ [option]: 0 }), option).toThrow(new RegExp(option));
     }
     expect(() => createServer({ jobHeapMb: -1 })).toThrow(/jobHeapMb/);
+    expect(() => createServer({ jobAbortGraceMs: -1 })).toThrow(/jobAbortGraceMs/);
+    expect(() => createServer({ jobAbortGraceMs: 60_001 })).toThrow(/jobAbortGraceMs/);
+    expect(() => createServer({ jobAbortGraceMs: 0 })).not.toThrow();
     expect(() => createServer({ loopBlockWarnMs: 1.5 })).toThrow(/loopBlockWarnMs/);
   });
 });

@@ -5,14 +5,16 @@
  * 'message' event, tagged with the job's key: one long-lived channel per
  * thread, not a MessagePort made and transferred per job. The job returns how
  * many messages it posted, so the main thread knows when it has them all.
+ * The pool's stop flags come once per thread, as its `workerData`.
  */
-import { parentPort } from 'node:worker_threads';
-import type { JobMessage, JobRequest } from './protocol.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { AbortFlags } from './abort-flags.js';
+import type { JobMessage, JobTask } from './protocol.js';
 import { runJob } from './runner.js';
 
-export interface WorkerTask extends JobRequest {
-  /** Tags this job's messages; unique in its pool. */
-  readonly key: number;
+/** What every thread of the pool gets when it starts. */
+export interface WorkerThreadData {
+  readonly stopFlags: SharedArrayBuffer;
 }
 
 /** A job's message on its thread's `parentPort`. */
@@ -21,10 +23,13 @@ export interface WorkerJobMessage {
   readonly message: JobMessage;
 }
 
-export default async function runInWorker(task: WorkerTask): Promise<number> {
+const flags = new AbortFlags((workerData as WorkerThreadData).stopFlags);
+const port = parentPort as NonNullable<typeof parentPort>;
+
+export default async function runInWorker(task: JobTask): Promise<number> {
   let posted = 0;
-  await runJob(task, (message) => {
-    (parentPort as NonNullable<typeof parentPort>).postMessage({ key: task.key, message } satisfies WorkerJobMessage);
+  await runJob(task, flags, (message) => {
+    port.postMessage({ key: task.key, message } satisfies WorkerJobMessage);
     posted++;
   });
   return posted;
