@@ -1,12 +1,12 @@
 import { Piscina } from 'piscina';
-import { AbortReason, HeartwireError, JobError, thrownMessage } from '@heartwire/core';
+import { AbortReason, HeartwireError, JobError, PayloadError, thrownMessage } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { AbortFlags } from './abort-flags.js';
 import { afterGrace } from './grace.js';
 import { JobCall, type JobRequest, type JobTask } from './protocol.js';
 import type { JobPool } from './pool.js';
 import { SlotGate } from './slot-gate.js';
-import type { WorkerJobMessage, WorkerThreadData } from './worker-entry.js';
+import type { WorkerJobMessage, WorkerReply, WorkerThreadData } from './worker-entry.js';
 
 export interface WorkerPoolOptions {
   /** worker-job.js, built. */
@@ -21,7 +21,7 @@ export interface WorkerPoolOptions {
   readonly onIdleCrash: (error: HeartwireError) => void;
 }
 
-/** A job on its way through the pool: its call, and how many of its messages arrived. */
+/** A job on its way through the pool: its call, and how many of its progress messages arrived. */
 interface Running {
   readonly call: JobCall;
   received: number;
@@ -39,12 +39,13 @@ interface Running {
  * (abort-flags.ts) and given `graceMs` to return; one that does keeps its
  * thread, one that does not has its thread terminated by piscina (the signal
  * passed to `piscina.run` aborts only then). Either way the call fails with
- * its reason at once. A job's progress and outcome come over its thread's
- * parentPort, tagged with its key (see worker-entry.ts): a MessagePort made
- * and transferred per job cost more than a short job itself.
+ * its reason at once. A job's progress comes over its thread's parentPort,
+ * tagged with its key, and its outcome in piscina's reply (see
+ * worker-entry.ts): a MessagePort made and transferred per job cost more
+ * than a short job itself.
  */
 export class WorkerPool implements JobPool {
-  private readonly pool: Piscina<JobTask, number>;
+  private readonly pool: Piscina<JobTask, WorkerReply>;
   private readonly flags: AbortFlags;
   private readonly slots: SlotGate;
   private readonly running = new Map<number, Running>();
@@ -87,7 +88,7 @@ export class WorkerPool implements JobPool {
     const job: Running = { call, received: 0 };
     this.running.set(key, job);
     const force = new AbortController();
-    let died: unknown;
+    let died: HeartwireError | undefined;
     let cancelForce: (() => void) | undefined;
     let ended!: () => void;
     const settled = new Promise<void>((resolve) => (ended = resolve));
@@ -99,9 +100,15 @@ export class WorkerPool implements JobPool {
     this.pool
       .run({ ...request, key, slot }, { signal: force.signal })
       .then(
-        (posted) => this.allMessages(job, posted),
+        async ({ posted, outcome }) => {
+          await this.allMessages(job, posted);
+          call.receive(outcome);
+        },
         (err: unknown) => {
-          died = err;
+          // Read now: once the slot is given back, another job's result may be marked in it.
+          died = this.flags.returned(slot, key)
+            ? new PayloadError('HW_ERR_ENCODE', "the job's result cannot be sent back: structured cloning refused it")
+            : threadDied(err);
         },
       )
       .finally(() => {
@@ -114,7 +121,7 @@ export class WorkerPool implements JobPool {
     if (call.signal.aborted) onStop();
     else call.signal.addEventListener('abort', onStop, { once: true });
     await settled;
-    return call.result(() => threadDied(died));
+    return call.result(() => died ?? threadDied(undefined));
   }
 
   async close(): Promise<void> {
@@ -124,7 +131,7 @@ export class WorkerPool implements JobPool {
   }
 
   /**
-   * The job posted its messages before piscina's answer, but on another port:
+   * The job posted its progress before piscina's answer, but on another port:
    * the last may still be on their way. They come unless the call stops or the
    * pool closes meanwhile, and then nobody needs them.
    */
