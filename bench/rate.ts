@@ -10,6 +10,7 @@
  * RATE_SYSTEMS (comma list), RATE_SHAPES ("1x64,16x64"), RATE_NODE_ARGS
  * (extra node flags for every peer, e.g. "--cpu-prof --cpu-prof-dir=prof").
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { intEnv, listEnv } from './lib/env.js';
 import { header, table, writeResults } from './lib/report.js';
 import { PeerProcess } from './lib/process.js';
@@ -34,11 +35,13 @@ for (const system of systems) {
   const { peer, info } = await PeerProcess.start(new URL('./rate/server.ts', import.meta.url), [system], {
     name: `${system} server`,
     nodeArgs,
+    compiled: true,
   });
   servers.set(system, { peer, port: info.port as number });
 }
 
 const samples = new Map<string, number[]>();
+const cpuSamples = new Map<string, { server: number; client: number }[]>();
 const key = (system: System, connections: number, inFlight: number) => `${system} ${connections}x${inFlight}`;
 for (let rep = 1; rep <= reps; rep++) {
   for (const { connections, inFlight } of shapes) {
@@ -46,14 +49,25 @@ for (let rep = 1; rep <= reps; rep++) {
       const { peer } = await PeerProcess.start(new URL('./rate/client.ts', import.meta.url), [], {
         name: `${system} client`,
         nodeArgs,
+        compiled: true,
       });
       const args: RunArgs = { system, port: servers.get(system)!.port, connections, inFlight, warmupMs, durationMs };
-      const result = await peer.request<RunResult>('run', args as unknown as Record<string, unknown>);
+      const server = servers.get(system)!.peer;
+      const running = peer.request<RunResult>('run', args as unknown as Record<string, unknown>);
+      // The server's CPU over about the client's counted window (an IPC round trip off at each end).
+      await sleep(warmupMs);
+      const serverCpuAtStart = await server.request<number>('cpu');
+      await sleep(durationMs);
+      const serverCpuUs = (await server.request<number>('cpu')) - serverCpuAtStart;
+      const result = await running;
       await peer.stop();
       const rate = result.calls / result.seconds;
       const k = key(system, connections, inFlight);
       samples.set(k, [...(samples.get(k) ?? []), rate]);
-      console.error(`rep ${rep}/${reps}  ${k.padEnd(20)} ${Math.round(rate)} calls/s`);
+      cpuSamples.set(k, [...(cpuSamples.get(k) ?? []), { server: serverCpuUs / result.calls, client: result.cpuUs / result.calls }]);
+      console.error(
+        `rep ${rep}/${reps}  ${k.padEnd(20)} ${Math.round(rate)} calls/s, CPU per call: server ${round(serverCpuUs / result.calls, 2)} µs, client ${round(result.cpuUs / result.calls, 2)} µs`,
+      );
     }
   }
 }
@@ -69,6 +83,8 @@ const rows = shapes.flatMap(({ connections, inFlight }) =>
       calls_per_s_median: Math.round(median(s)),
       calls_per_s_min: Math.round(Math.min(...s)),
       calls_per_s_max: Math.round(Math.max(...s)),
+      server_cpu_us_per_call_median: round(median(cpuSamples.get(key(system, connections, inFlight))!.map((c) => c.server)), 2),
+      client_cpu_us_per_call_median: round(median(cpuSamples.get(key(system, connections, inFlight))!.map((c) => c.client)), 2),
     };
   }),
 );
@@ -83,7 +99,7 @@ const ratio = (row: (typeof rows)[number], other: System): number | string => {
 console.log(`\nCall rate, ${results.date}, ${results.machine}, Node ${results.node}; ${reps} × ${durationMs / 1000} s each\n`);
 console.log(
   table(
-    ['system', 'connections × in flight', 'calls/s (median)', 'min', 'max', '× grpc-js', '× bare-net'],
+    ['system', 'connections × in flight', 'calls/s (median)', 'min', 'max', '× grpc-js', '× bare-net', 'server CPU µs/call', 'client CPU µs/call'],
     rows.map((r) => [
       r.system,
       `${r.connections} × ${r.in_flight}`,
@@ -92,6 +108,8 @@ console.log(
       r.calls_per_s_max,
       ratio(r, 'grpc-js'),
       ratio(r, 'bare-net'),
+      r.server_cpu_us_per_call_median,
+      r.client_cpu_us_per_call_median,
     ]),
   ),
 );

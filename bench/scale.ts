@@ -1,6 +1,7 @@
 /**
  * `pnpm bench:scale`: 10,000 connections, each with a job in flight that
- * outlasts the run, heartbeats every second; beside the limit, a bare `net`
+ * outlasts the run (one that reads nothing of its context; then, for memory
+ * only, one that reads ctx.signal), heartbeats every second; beside the limit, a bare `net`
  * server and client exchanging a 1-byte ping and pong on as many sockets at
  * the same rate, measured the same way in the same run. Servers measure
  * themselves (CPU by process.cpuUsage over the window, RSS after a full GC
@@ -22,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_SERVER_OPTIONS } from '@heartwire/server';
 import { intEnv } from './lib/env.js';
 import { PeerProcess } from './lib/process.js';
-import { header, table, writeResults } from './lib/report.js';
+import { header, readResults, table, writeResults } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
 import { sharedNow, until } from './scale/clock.js';
 
@@ -75,8 +76,8 @@ function perConnection(idle: Memory, loaded: Memory): { rss: number; detail: str
   };
 }
 
-async function startServer(mode: 'heartwire' | 'bare'): Promise<{ server: PeerProcess; port: number; baseline: Memory }> {
-  const { peer, info } = await PeerProcess.start(new URL('./scale/server.ts', import.meta.url), [mode, String(heartbeatMs)], {
+async function startServer(mode: 'heartwire' | 'bare', job = 'waits'): Promise<{ server: PeerProcess; port: number; baseline: Memory }> {
+  const { peer, info } = await PeerProcess.start(new URL('./scale/server.ts', import.meta.url), [mode, String(heartbeatMs), job], {
     name: `${mode} server`,
     nodeArgs: serverNodeArgs,
   });
@@ -210,6 +211,17 @@ const deathCodes = [...new Set(deathAborts.map((a) => a.code))].join(', ');
 silentLoad.signal('SIGKILL');
 await stopAll([...allLoads, hw.server]);
 
+// ---- heartwire, jobs that read ctx.signal: memory only -------------------------
+
+console.error(`heartwire: ${connections} connections, one job each that reads ctx.signal and listens for its abort`);
+const hwSignal = await startServer('heartwire', 'signal');
+const signalLoads = await startLoads('heartwire', hwSignal.port, groups(connections, 4));
+await connectionsRunning(hwSignal.server, true);
+await sleep(2 * heartbeatMs);
+const signalMemory = perConnection(hwSignal.baseline, await hwSignal.server.request<Memory>('rss'));
+await stopAll([...signalLoads, hwSignal.server]);
+console.error(`heartwire, jobs reading ctx.signal: ${signalMemory.rss} B per connection (${signalMemory.detail})`);
+
 // ---- results ----------------------------------------------------------------
 
 const results = {
@@ -220,13 +232,17 @@ const results = {
   cpu_us_per_heartbeat: round(heartwire.cpuUsPerPing),
   bare_cpu_us_per_ping: round(bare.cpuUsPerPing),
   rss_per_connection_bytes: hwMemory.rss,
+  rss_per_connection_signal_bytes: signalMemory.rss,
   bare_rss_per_socket_bytes: bareMemory.rss,
   heartbeat_interval_p99_deviation_pct: round(heartwire.p99DeviationPct),
   silent_detected_ms: Math.round(silentDetectedMs),
   deaths,
   all_aborted_ms: round(allAbortedMs, 1),
 };
-const file = writeResults('scale', results);
+// One entry per Node major, so runs on Node 20 and Node 24 sit side by side.
+const nodeKey = `node${process.versions.node.split('.')[0]}`;
+const otherNodes = Object.entries(readResults('scale')).filter(([key]) => /^node\d+$/.test(key) && key !== nodeKey);
+const file = writeResults('scale', { ...Object.fromEntries(otherNodes), [nodeKey]: results });
 
 console.log(`\n${connections} heartbeating connections, ${results.date}, ${results.machine}, Node ${results.node}\n`);
 console.log(
@@ -237,6 +253,12 @@ console.log(
       ['CPU µs per heartbeat round trip', results.cpu_us_per_heartbeat, results.bare_cpu_us_per_ping, round(heartwire.cpuUsPerPing / bare.cpuUsPerPing, 2)],
       ['round trips per s', Math.round(heartwire.pingsPerS), Math.round(bare.pingsPerS), ''],
       ['RSS per connection, bytes', results.rss_per_connection_bytes, results.bare_rss_per_socket_bytes, `+${results.rss_per_connection_bytes - results.bare_rss_per_socket_bytes} B`],
+      [
+        '… with a job reading ctx.signal',
+        results.rss_per_connection_signal_bytes,
+        results.bare_rss_per_socket_bytes,
+        `+${results.rss_per_connection_signal_bytes - results.bare_rss_per_socket_bytes} B`,
+      ],
       ['heartbeat interval, p99 deviation', `${results.heartbeat_interval_p99_deviation_pct} %`, `${round(bare.p99DeviationPct)} %`, ''],
     ],
   ),

@@ -1,8 +1,9 @@
-// The demo's client process: connects, runs 'render' calls one after the other
-// on one connection, and optionally hangs up (client.close(), i.e. FIN) a while
-// into the last one.
+// The demo's client process: connects, runs calls of one method ('render' by
+// default) one after the other on one connection, and optionally hangs up
+// (client.close(), i.e. FIN) a while into the last one.
 //
 //   node demo/client.mjs --port 40123 --scene 1 --jobs 800,800,12000 --hangup-after 1500
+//   node demo/client.mjs --port 40123 --scene 4 --method spin --jobs 12000
 //
 // It reports to its parent only through JSON lines on stdout, each stamped with
 // an absolute time (epoch ms, sub-ms precision, the same clock in every process
@@ -16,16 +17,18 @@ const { values: args } = parseArgs({
     port: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
     scene: { type: 'string', default: '0' },
+    method: { type: 'string', default: 'render' },
     jobs: { type: 'string', default: '15000' },
     'hangup-after': { type: 'string' },
   },
 });
 const port = Number(args.port);
 const scene = Number(args.scene);
+const { method } = args;
 const jobs = args.jobs.split(',').map(Number);
 const hangupAfterMs = args['hangup-after'] === undefined ? undefined : Number(args['hangup-after']);
 if (!Number.isInteger(port) || jobs.some((ms) => !(ms > 0))) {
-  process.stderr.write('usage: client.mjs --port N [--scene N] [--jobs ms,ms,...] [--hangup-after ms]\n');
+  process.stderr.write('usage: client.mjs --port N [--scene N] [--method name] [--jobs ms,ms,...] [--hangup-after ms]\n');
   process.exit(2);
 }
 
@@ -62,16 +65,16 @@ for (const [index, ms] of jobs.entries()) {
   const started = abs();
   try {
     const result = await client.call(
-      'render',
+      method,
       { ms, scene },
       {
         onAccepted: () => {
-          emit('accepted', { id, ms });
+          emit('accepted', { id, method, ms });
           if (last && hangupAfterMs !== undefined) setTimeout(hangUp, hangupAfterMs);
         },
         onProgress: (data) => {
           progressFrames += 1;
-          emit('progress', { id, ms, percent: data.percent });
+          emit('progress', { id, ms, data });
         },
       },
     );

@@ -1,5 +1,8 @@
-// The demo's server process: a heartwire server with one method, 'render', a
-// long CPU-heavy job done cooperatively in short slices of busy CPU work.
+// The demo's server process: a heartwire server with two methods for long
+// CPU-heavy jobs: 'render', done on the main thread in short slices of busy
+// CPU work with an event-loop turn between them, and 'spin', a loop that never
+// yields, run in a worker thread (demo/spin-job.mjs). A job's length (`ms`) is
+// CPU time of its own thread, so a busy machine makes it slower, not shorter.
 //
 // It talks to its parent (demo/run.mjs) only through JSON lines on stdout,
 // each stamped with an absolute time (epoch ms, sub-ms precision, the same
@@ -7,7 +10,8 @@
 // it never outlives the parent.
 import diagnostics from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { createServer } from '@heartwire/server';
+import { createServer, worker } from '@heartwire/server';
+import { ownThreadCpuMs } from './thread-cpu.mjs';
 
 const HEARTBEAT_MS = 250;
 const SILENT_MS = 1000;
@@ -21,10 +25,6 @@ const emit = (ev, data = {}, t = abs()) => {
 /** Jobs running, by `${remotePort}/${callId}` (call ids are unique per connection). */
 const jobs = new Map();
 const keyOf = (remotePort, id) => `${remotePort}/${id}`;
-const cpuMsSince = (start) => {
-  const { user, system } = process.cpuUsage(start);
-  return (user + system) / 1000;
-};
 
 diagnostics.subscribe('heartwire:server:call:start', (msg) => {
   emit('accepted', { method: msg.method, id: msg.id, remotePort: msg.remotePort });
@@ -42,30 +42,31 @@ diagnostics.subscribe('heartwire:server:call:abort', (msg) => {
       scene: job?.scene,
       code: msg.reason?.code,
       message: msg.reason?.message,
-      cpuMs: job === undefined ? undefined : cpuMsSince(job.cpuStart),
-      workMs: job?.workMs,
-      totalMs: job?.totalMs,
     },
     abs(msg.at),
   );
 });
 
-const server = createServer({ heartbeatMs: HEARTBEAT_MS, silentMs: SILENT_MS });
+// One worker thread is all the demo needs: its jobs run one at a time.
+const server = createServer({ heartbeatMs: HEARTBEAT_MS, silentMs: SILENT_MS, threadPoolSize: 1 });
+
+server.handle('spin', worker(new URL('./spin-job.mjs', import.meta.url)));
 
 server.handle('render', async (params, ctx) => {
   const totalMs = Number(params?.ms ?? 15_000);
   const key = keyOf(ctx.remotePort, ctx.id);
-  const job = { scene: params?.scene, totalMs, workMs: 0, cpuStart: process.cpuUsage(), abortAt: undefined };
+  const job = { scene: params?.scene, abortAt: undefined };
   jobs.set(key, job);
+  const cpuStartMs = ownThreadCpuMs();
+  let usedMs = 0;
   try {
     let nextPercent = 10;
-    while (job.workMs < totalMs && !ctx.signal.aborted) {
+    while (usedMs < totalMs && !ctx.signal.aborted) {
       // One slice of real, busy CPU work ...
-      const start = performance.now();
-      const until = start + Math.min(SLICE_MS, totalMs - job.workMs);
+      const until = performance.now() + Math.min(SLICE_MS, totalMs - usedMs);
       while (performance.now() < until) {}
-      job.workMs += performance.now() - start;
-      const percent = Math.floor((100 * job.workMs) / totalMs);
+      usedMs = ownThreadCpuMs() - cpuStartMs;
+      const percent = Math.floor((100 * usedMs) / totalMs);
       if (percent >= nextPercent && percent < 100) {
         ctx.progress({ percent: nextPercent });
         nextPercent += 10;
@@ -79,13 +80,12 @@ server.handle('render', async (params, ctx) => {
         id: ctx.id,
         scene: job.scene,
         lagMs: job.abortAt === undefined ? undefined : now - job.abortAt,
-        cpuMs: cpuMsSince(job.cpuStart),
-        workMs: job.workMs,
+        cpuMs: ownThreadCpuMs() - cpuStartMs,
         totalMs,
       });
       throw ctx.signal.reason;
     }
-    return { workMs: job.workMs, cpuMs: cpuMsSince(job.cpuStart) };
+    return { cpuMs: ownThreadCpuMs() - cpuStartMs };
   } finally {
     jobs.delete(key);
   }

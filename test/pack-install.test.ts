@@ -81,7 +81,7 @@ interface Loaded {
 /** A few names each entry point must export: enough to tell the right build loaded. */
 const EXPECTED_EXPORTS: Record<string, string[]> = {
   core: ['HeartwireError', 'FrameDecoder', 'PayloadCodec', 'Liveness'],
-  endpoint: ['closeSockets', 'writeQueueProbe', 'yieldToLoop'],
+  endpoint: ['closeSockets', 'writeQueueBytes', 'yieldToLoop'],
   server: ['createServer', 'worker', 'HeartwireServer', 'StandalonePools'],
   client: ['connect', 'createClient', 'HeartwireClient'],
   http: ['createHttpBridge', 'HttpBridge'],

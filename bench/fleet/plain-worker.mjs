@@ -6,18 +6,24 @@
 // fixture, the stop dated when the loop last ran.
 import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker } from 'bullmq';
+import { work } from '../../test/fixtures/jobs.mjs';
 
 const options = JSON.parse(process.argv[2]);
 const now = () => performance.timeOrigin + performance.now();
 const print = (event, fields = {}) => process.stdout.write(`${JSON.stringify({ event, t: now(), ...fields })}\n`);
 const connection = { host: '127.0.0.1', port: options.redisPort, maxRetriesPerRequest: null };
 const SLICE_MS = 5;
+let sink = 0;
 
 const worker = new Worker(
   options.queue,
   async (job, _token, signal) => {
     const params = job.data;
-    if (params.kind === 'echo') return { echo: params.value };
+    if (params.kind === 'echo') {
+      // params.work: the same loop as test/fixtures/jobs.mjs's echo, first.
+      sink = work(params.work ?? 0);
+      return { echo: params.value };
+    }
     print('job-start', { tag: params.tag });
     const until = Date.now() + params.ms;
     let lastRan = now();

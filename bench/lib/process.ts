@@ -1,12 +1,15 @@
 /**
  * Benchmark peers in their own processes: the parent forks a `.ts` file (run
- * with tsx), sends it commands over IPC and awaits the answers. Every process
+ * with tsx, or compiled to plain JavaScript first), sends it commands over IPC
+ * and awaits the answers. Every process
  * started here is SIGKILLed when the parent exits, fails or is interrupted,
  * and a peer exits as soon as its parent is gone (the IPC channel closes).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 interface Reply {
   readonly id: number;
@@ -16,6 +19,36 @@ interface Reply {
 }
 
 const started = new Set<ChildProcess>();
+
+/** Bundles done in this process, by source: each peer file is compiled once per run. */
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * `file` bundled into bench/.build/ (beside bench/node_modules, so its package
+ * imports resolve); the bundle's path. A dynamic `import()` becomes a chunk of
+ * its own, loaded only when reached: a peer loads only what its system uses.
+ */
+function compiled(file: URL): Promise<string> {
+  let bundle = bundles.get(file.href);
+  if (bundle === undefined) {
+    const name = basename(fileURLToPath(file), '.ts');
+    const outdir = fileURLToPath(new URL(`../.build/${name}-${bundles.size}/`, import.meta.url));
+    bundle = build({
+      entryPoints: [fileURLToPath(file)],
+      outdir,
+      outExtension: { '.js': '.mjs' },
+      bundle: true,
+      splitting: true,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'error',
+    }).then(() => join(outdir, `${name}.mjs`));
+    bundles.set(file.href, bundle);
+  }
+  return bundle;
+}
 
 function killAll(): void {
   for (const child of started) {
@@ -64,16 +97,21 @@ export class PeerProcess {
 
   /**
    * Forks `file` (a URL, usually `new URL('./x.ts', import.meta.url)`) with
-   * `args`; `nodeArgs` go to node (e.g. `--cpu-prof`). Resolves once the
-   * peer called {@link servePeer}, with what it reported.
+   * `args`; `nodeArgs` go to node (e.g. `--cpu-prof`). With `compiled`, the
+   * file is first bundled to plain JavaScript (packages stay imports, so the
+   * libraries run from their built `dist/`) and run by node alone: tsx's
+   * loader costs a peer CPU per call (half as much again for the heartwire
+   * client, measured), which no user's compiled program pays. Resolves once
+   * the peer called {@link servePeer}, with what it reported.
    */
   static async start(
     file: URL,
     args: readonly string[],
-    options: { name?: string; nodeArgs?: readonly string[]; timeoutMs?: number } = {},
+    options: { name?: string; nodeArgs?: readonly string[]; timeoutMs?: number; compiled?: boolean } = {},
   ): Promise<{ peer: PeerProcess; info: Record<string, unknown> }> {
-    const child = fork(fileURLToPath(file), args, {
-      execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
+    const script = options.compiled === true ? await compiled(file) : fileURLToPath(file);
+    const child = fork(script, args, {
+      execArgv: [...(options.compiled === true ? [] : ['--import', 'tsx']), ...(options.nodeArgs ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const peer = new PeerProcess(child, options.name ?? `${fileURLToPath(file)} ${args.join(' ')}`);

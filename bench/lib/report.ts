@@ -1,5 +1,5 @@
 /** What every benchmark prints and writes: a table on stdout and a JSON file under bench/results/. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 /** One line naming the machine, as the README quotes it. */
@@ -13,6 +13,15 @@ export function machine(): string {
 /** The fields every results file starts with. */
 export function header(): { date: string; machine: string; node: string } {
   return { date: new Date().toISOString(), machine: machine(), node: process.version };
+}
+
+/** What bench/results/NAME.json holds now, or an empty object. */
+export function readResults(name: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(new URL(`../results/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
 }
 
 /** Writes `data` as bench/results/NAME.json and returns the path. */

@@ -7,10 +7,9 @@
  */
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { PayloadCodec } from '@heartwire/core';
 import { createServer } from '@heartwire/server';
-import { benchService } from '../lib/grpc.js';
 import { servePeer } from '../lib/process.js';
 import { LengthPrefixed } from './length-prefixed.js';
 
@@ -24,7 +23,10 @@ async function heartwire(): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+// grpc-js is loaded only by its own server process (see client.ts).
 async function grpcJs(): Promise<number> {
+  const grpc = await import('@grpc/grpc-js');
+  const { benchService } = await import('../lib/grpc.js');
   // The same MessagePack codec as heartwire's, so both do the same work per body.
   const codec = new PayloadCodec();
   const server = new grpc.Server();
@@ -52,4 +54,5 @@ async function bareNet(): Promise<number> {
 
 const start = { heartwire, 'grpc-js': grpcJs, 'bare-net': bareNet }[system as string];
 if (start === undefined) throw new Error(`usage: server.ts heartwire|grpc-js|bare-net, got ${system}`);
-servePeer({ port: await start() }, {});
+// `cpu`: this process's CPU time so far (user + system, µs), read around each counted window.
+servePeer({ port: await start() }, { cpu: () => { const { user, system } = process.cpuUsage(); return user + system; } });

@@ -1,12 +1,17 @@
 /**
  * The server side of `pnpm bench:scale`, measured from inside (run with
  * --expose-gc so RSS is read after a full collection):
- *   heartwire  jobs that run until their signal aborts; each abort is
- *              recorded with its time (shared clock), code and client address;
+ *   heartwire  jobs that run until their call is aborted; each abort is
+ *              recorded with its time (shared clock), code and client address,
+ *              from the server's call:abort channel. Argument 4 says what a
+ *              job holds: `waits` (default) waits for work done elsewhere and
+ *              reads nothing of its context; `signal` reads ctx.signal and
+ *              listens for its abort, so each job also holds Node's AbortSignal;
  *   bare       a `net` server that sends a 1-byte ping to every socket once
  *              per `heartbeatMs`, spread over the interval in 10 ms slices,
  *              and reads the 1-byte pongs: the limit.
  */
+import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector/promises';
@@ -21,6 +26,8 @@ import { sharedNow, until } from './clock.js';
 
 const mode = process.argv[2];
 const heartbeatMs = Number(process.argv[3] ?? 1000);
+/** heartwire only: what each job holds (see heartwire()). */
+const job = process.argv[4] ?? 'waits';
 
 /**
  * RSS after a full collection, and where it went: the V8 heap's spaces, and
@@ -79,20 +86,26 @@ async function heartwire(): Promise<void> {
   const server = createServer({ heartbeatMs, maxConnections: 20_000, maxConnectionsPerAddress: 20_000 });
   const aborts: Abort[] = [];
   let running = 0;
-  server.handle('job', (_params: unknown, ctx) => {
-    running++;
-    return new Promise<void>((resolve) => {
-      ctx.signal.addEventListener(
-        'abort',
-        () => {
-          aborts.push({ at: sharedNow(), code: (ctx.signal.reason as AbortReason).code, address: ctx.remoteAddress });
-          running--;
-          resolve();
-        },
-        { once: true },
-      );
-    });
+  // Every abort, as the server reports it (the moment the job's signal would fire), whatever the job reads.
+  diagnostics.subscribe('heartwire:server:call:abort', (message) => {
+    const { reason, remoteAddress } = message as { reason: AbortReason; remoteAddress: string | undefined };
+    aborts.push({ at: sharedNow(), code: reason.code, address: remoteAddress });
+    running--;
   });
+  server.handle(
+    'job',
+    job === 'waits'
+      ? // A job whose work happens elsewhere, waited for until the call ends: it makes no AbortSignal.
+        () => {
+          running++;
+          return new Promise<void>(() => {});
+        }
+      : // A job that reads ctx.signal and listens for its abort: Node's AbortSignal is made for it.
+        (_params: unknown, ctx) => {
+          running++;
+          return new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        },
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   servePeer(
@@ -138,6 +151,7 @@ async function bare(): Promise<void> {
   );
 }
 
+if (job !== 'waits' && job !== 'signal') throw new Error(`job must be waits or signal, got ${job}`);
 if (mode === 'heartwire') await heartwire();
 else if (mode === 'bare') await bare();
-else throw new Error(`usage: server.ts heartwire|bare [heartbeatMs], got ${mode}`);
+else throw new Error(`usage: server.ts heartwire|bare [heartbeatMs] [waits|signal], got ${mode}`);

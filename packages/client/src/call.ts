@@ -12,7 +12,8 @@ export interface CallOptions<P = unknown> {
 export interface PendingCall {
   id: number;
   readonly method: string;
-  readonly payload: Uint8Array;
+  /** The CALL payload, until it is written. */
+  payload: Uint8Array | undefined;
   readonly options: CallOptions<any>;
   accepted: boolean;
   /** When it was sent: `performance.now()`, 0 while it waits. */

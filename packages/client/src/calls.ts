@@ -14,6 +14,9 @@ import { channels } from './diagnostics.js';
 
 const now = wheelScheduler.now;
 
+/** What decodeFor returns for a payload that could not be decoded (a decoded value is never this). */
+const UNDECODABLE = Symbol('undecodable');
+
 /** Where the calls go: the server's address, for the diagnostics. */
 interface Target {
   readonly host: string;
@@ -62,7 +65,10 @@ export class ClientCalls {
     call.sentAt = now();
     this.calls.set(call.id, call);
     this.endpoint.write(FrameType.CALL, call.id, call.payload);
-    this.endpoint.setBusy(true, call.sentAt);
+    // The batch holds it until the write; a long call must not keep its slice of a shared buffer.
+    call.payload = undefined;
+    // The liveness rules start with the first call in flight; the others change nothing for them.
+    if (this.calls.size === 1) this.endpoint.setBusy(true, call.sentAt);
     if (channels.callStart.hasSubscribers) {
       channels.callStart.publish({ method: call.method, id: call.id, host: this.target.host, port: this.target.port });
     }
@@ -140,60 +146,63 @@ export class ClientCalls {
     }
     switch (frame.type) {
       case FrameType.ACCEPTED:
-        this.runCallback(call, () => this.markAccepted(call));
+        this.markAccepted(call);
         return;
       case FrameType.PROGRESS: {
         // PROGRESS, RESULT and ERROR each stand for ACCEPTED if it has not come.
         const data = this.decodeFor(call, frame.payload);
-        if (data !== undefined) {
-          this.runCallback(call, () => {
-            this.markAccepted(call);
-            call.options.onProgress?.(data.value);
-          });
+        if (data === UNDECODABLE || !this.markAccepted(call)) return;
+        try {
+          call.options.onProgress?.(data);
+        } catch (err) {
+          this.cancelWith(call, err);
         }
         return;
       }
       case FrameType.RESULT: {
         const data = this.decodeFor(call, frame.payload);
-        if (data === undefined) return;
+        if (data === UNDECODABLE) return;
         this.settle(call);
-        this.runCallback(call, () => this.markAccepted(call));
-        call.resolve(data.value);
+        this.markAccepted(call);
+        call.resolve(data);
         return;
       }
       case FrameType.ERROR: {
         const body = decodeCallError(this.codec, frame.payload);
         const error = new RemoteError(body.code, body.message);
         this.settle(call, error);
-        this.runCallback(call, () => this.markAccepted(call));
+        this.markAccepted(call);
         call.reject(error);
         return;
       }
     }
   }
 
-  private markAccepted(call: PendingCall): void {
-    if (call.accepted) return;
+  /**
+   * Runs the call's onAccepted once. If it throws, the call is cancelled and
+   * rejects with what it threw (unless it already ended): false then.
+   */
+  private markAccepted(call: PendingCall): boolean {
+    if (call.accepted) return true;
     call.accepted = true;
-    call.options.onAccepted?.();
-  }
-
-  /** Decodes a payload for one call; a bad payload fails that call only (HW_ERR_BAD_PAYLOAD) and cancels it. */
-  private decodeFor(call: PendingCall, payload: Uint8Array): { value: unknown } | undefined {
+    const { onAccepted } = call.options;
+    if (onAccepted === undefined) return true;
     try {
-      return { value: this.codec.decode(payload) };
+      onAccepted();
+      return true;
     } catch (err) {
       this.cancelWith(call, err);
-      return undefined;
+      return false;
     }
   }
 
-  /** Runs a user callback; if it throws, the call is cancelled and rejects with what it threw. */
-  private runCallback(call: PendingCall, callback: () => void): void {
+  /** Decodes a payload for one call; a bad payload fails that call only (HW_ERR_BAD_PAYLOAD) and cancels it. */
+  private decodeFor(call: PendingCall, payload: Uint8Array): unknown {
     try {
-      callback();
+      return this.codec.decode(payload);
     } catch (err) {
       this.cancelWith(call, err);
+      return UNDECODABLE;
     }
   }
 }

@@ -61,7 +61,8 @@ export class ClientConnection implements EndpointRole {
     private readonly options: ResolvedClientOptions,
     private readonly events: ClientEvents,
   ) {
-    this.codec = new PayloadCodec(options.codec);
+    // Payloads are encoded into Node's pooled buffers: a CALL's is let go once written (ClientCalls.send).
+    this.codec = new PayloadCodec(options.codec, (size) => Buffer.allocUnsafe(size));
     this.ready = new Promise((resolve, reject) => {
       this.settleReady = { resolve, reject };
     });

@@ -18,6 +18,17 @@ export interface FrameDecoderOptions {
 /** See {@link FrameDecoderOptions.admit}. */
 export type FrameAdmission = (type: number, stream: number, length: number) => boolean;
 
+/**
+ * What {@link FrameDecoder.read} hands frames to: an object with methods, so
+ * that a connection holds no closure per decoder.
+ */
+export interface FrameReceiver {
+  /** As {@link FrameDecoderOptions.admit}; without it every frame is taken. */
+  admit?(type: number, stream: number, length: number): boolean;
+  /** A complete frame, in order. */
+  onFrame(frame: Frame): void;
+}
+
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -65,6 +76,14 @@ export class FrameDecoder {
    * announces a payload over the limit; the decoder then stays failed.
    */
   push(chunk: Uint8Array, onFrame: (frame: Frame) => void): void {
+    this.read(chunk, this.admit === undefined ? { onFrame } : { onFrame, admit: this.admit });
+  }
+
+  /**
+   * As {@link push}, with frames handed to `receiver.onFrame`, and each header
+   * judged by `receiver.admit` (if it has one) instead of the `admit` option.
+   */
+  read(chunk: Uint8Array, receiver: FrameReceiver): void {
     if (this.failed !== undefined) throw this.failed;
     let offset = 0;
     const end = chunk.byteLength;
@@ -76,7 +95,7 @@ export class FrameDecoder {
         continue;
       }
       if (this.partial !== undefined) {
-        offset = this.fillPartial(chunk, offset, onFrame);
+        offset = this.fillPartial(chunk, offset, receiver);
         continue;
       }
       if (this.headerFilled === 0 && end - offset >= FRAME_HEADER_BYTES) {
@@ -87,14 +106,14 @@ export class FrameDecoder {
         const flags = chunk[offset + 5] as number;
         const stream = readUint32(chunk, offset + 6);
         offset += FRAME_HEADER_BYTES;
-        if (this.admit !== undefined && !this.admit(type, stream, length)) {
+        if (receiver.admit !== undefined && !receiver.admit(type, stream, length)) {
           this.skipping = length;
           continue;
         }
         if (end - offset >= length) {
           const payload = length === 0 ? EMPTY : chunk.subarray(offset, offset + length);
           offset += length;
-          onFrame({ type, flags, stream, payload });
+          receiver.onFrame({ type, flags, stream, payload });
         } else {
           this.startPartial(length, type, flags, stream);
         }
@@ -113,12 +132,12 @@ export class FrameDecoder {
       const type = header[4] as number;
       const flags = header[5] as number;
       const stream = readUint32(header, 6);
-      if (this.admit !== undefined && !this.admit(type, stream, length)) {
+      if (receiver.admit !== undefined && !receiver.admit(type, stream, length)) {
         this.skipping = length;
         continue;
       }
       if (length === 0) {
-        onFrame({ type, flags, stream, payload: EMPTY });
+        receiver.onFrame({ type, flags, stream, payload: EMPTY });
       } else {
         this.startPartial(length, type, flags, stream);
       }
@@ -143,7 +162,7 @@ export class FrameDecoder {
     this.partialStream = stream;
   }
 
-  private fillPartial(chunk: Uint8Array, offset: number, onFrame: (frame: Frame) => void): number {
+  private fillPartial(chunk: Uint8Array, offset: number, receiver: FrameReceiver): number {
     const partial = this.partial as Uint8Array;
     const take = Math.min(partial.byteLength - this.partialFilled, chunk.byteLength - offset);
     partial.set(chunk.subarray(offset, offset + take), this.partialFilled);
@@ -151,7 +170,7 @@ export class FrameDecoder {
     if (this.partialFilled === partial.byteLength) {
       this.partial = undefined;
       this.partialFilled = 0;
-      onFrame({ type: this.partialType, flags: this.partialFlags, stream: this.partialStream, payload: partial });
+      receiver.onFrame({ type: this.partialType, flags: this.partialFlags, stream: this.partialStream, payload: partial });
     }
     return offset + take;
   }

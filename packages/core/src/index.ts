@@ -11,7 +11,7 @@ export {
   PROTOCOL_VERSION,
 } from './protocol.js';
 export { checkStreamId, encodeFrame, writeFrameHeader, type Frame } from './frame.js';
-export { FrameDecoder, type FrameAdmission, type FrameDecoderOptions } from './decoder.js';
+export { FrameDecoder, type FrameAdmission, type FrameDecoderOptions, type FrameReceiver } from './decoder.js';
 export { DEFAULT_CODEC_LIMITS, PayloadCodec, resolveCodecLimits, type CodecLimits } from './codec.js';
 export {
   decodeCall,

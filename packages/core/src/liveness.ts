@@ -17,10 +17,16 @@
  * the kernel for `stallMs` (its receive window stayed shut), or when it fell
  * silent while our bytes were backed up.
  *
+ * With `idleMs`, it also keeps the idle deadline: once no work has been in
+ * flight for that long, it asks the adapter to end the connection (`idle`).
+ * One machine, so one timer per connection serves both the heartbeats while
+ * work runs and the idle deadline between calls.
+ *
  * A deadline never yields a verdict at once: it yields `recheck`, and the
  * verdict comes only from the next tick if nothing arrived in between. The
  * adapter runs that tick after one turn of I/O, so a timer that fired late
- * because the event loop was blocked first reads what waits in the kernel.
+ * because the event loop was blocked first reads what waits in the kernel
+ * (for the idle deadline: a CALL waiting unread).
  */
 
 /** Settings of a {@link Liveness} machine, all in ms. */
@@ -37,6 +43,12 @@ export interface LivenessOptions {
    * behind bulk data on their way to us. 0 (the default) never does.
    */
   readonly quietPingMs?: number;
+  /**
+   * Longest time with no work in flight, counted from {@link Liveness.startIdle}
+   * and from each {@link Liveness.deactivate}; then `tick` returns `idle`.
+   * 0 (the default) never does.
+   */
+  readonly idleMs?: number;
 }
 
 /** Why the machine declared the peer dead. */
@@ -50,16 +62,25 @@ export type LivenessAction =
   | { readonly type: 'none' }
   | { readonly type: 'ping'; readonly seq: number }
   | { readonly type: 'recheck' }
+  | { readonly type: 'idle' }
   | { readonly type: 'dead'; readonly verdict: LivenessVerdict; readonly overdueMs: number };
 
 const NONE: LivenessAction = Object.freeze({ type: 'none' });
 const RECHECK: LivenessAction = Object.freeze({ type: 'recheck' });
+const IDLE: LivenessAction = Object.freeze({ type: 'idle' });
+/** `idleSince` while the idle deadline is not counting. */
+const NOT_COUNTING = -1;
 
 export class Liveness {
   private readonly heartbeatMs: number;
   private readonly silentMs: number;
   private readonly stallMs: number;
   private readonly quietPingMs: number;
+  private readonly idleMs: number;
+  /** When the idle deadline started, or NOT_COUNTING. */
+  private idleSince = NOT_COUNTING;
+  /** The idle deadline passed once: the next tick past it (after waiting input was read) says `idle`. */
+  private idleSuspect = false;
   private stateValue: LivenessState = 'idle';
   private nextPingAt = Infinity;
   /** Sequence number of the next PING. */
@@ -86,6 +107,7 @@ export class Liveness {
     this.stallMs = options.stallMs;
     // A pinger hears from its peer through PONGs and sends PINGs on its own cadence anyway.
     this.quietPingMs = options.heartbeatMs === 0 ? (options.quietPingMs ?? 0) : 0;
+    this.idleMs = options.idleMs ?? 0;
   }
 
   get state(): LivenessState {
@@ -96,18 +118,28 @@ export class Liveness {
   activate(now: number): void {
     if (this.stateValue !== 'idle') return;
     this.stateValue = 'active';
+    this.idleSince = NOT_COUNTING;
+    this.idleSuspect = false;
     this.lastInboundAt = now;
     this.lastOutboundAt = now;
     this.nextPingAt = this.heartbeatMs > 0 ? now + this.heartbeatMs : Infinity;
   }
 
-  /** No work in flight: stop watching; answers still owed are forgiven. */
-  deactivate(): void {
+  /** No work in flight from `now`: stop watching (answers still owed are forgiven), and start the idle deadline. */
+  deactivate(now: number): void {
     if (this.stateValue === 'dead' || this.stateValue === 'idle') return;
     this.stateValue = 'idle';
     this.nextPingAt = Infinity;
     this.forgivePending();
     this.backlogSince = undefined;
+    this.startIdle(now);
+  }
+
+  /** Starts (or starts again) the idle deadline from `now`, if the machine is idle and has one. */
+  startIdle(now: number): void {
+    if (this.stateValue !== 'idle' || this.idleMs === 0) return;
+    this.idleSince = now;
+    this.idleSuspect = false;
   }
 
   /** Bytes arrived from the peer: a whole frame or only part of one, any byte counts. */
@@ -161,13 +193,15 @@ export class Liveness {
 
   /** When `tick` should next run, or Infinity when nothing is due. */
   nextDeadline(): number {
-    if (this.stateValue === 'idle' || this.stateValue === 'dead') return Infinity;
+    if (this.stateValue === 'idle') return this.idleSince === NOT_COUNTING ? Infinity : this.idleSince + this.idleMs;
+    if (this.stateValue === 'dead') return Infinity;
     return Math.min(this.nextPingAt, this.quietPingAt(), this.silentDeadline(), this.stallDeadline());
   }
 
   /** Advances the machine to `now` and returns the one thing to do. */
   tick(now: number): LivenessAction {
-    if (this.stateValue === 'idle' || this.stateValue === 'dead') return NONE;
+    if (this.stateValue === 'idle') return this.idleTick(now);
+    if (this.stateValue === 'dead') return NONE;
     const silentAt = this.silentDeadline();
     const stallAt = this.stallDeadline();
     const dueAt = Math.min(silentAt, stallAt);
@@ -200,6 +234,18 @@ export class Liveness {
       return { type: 'ping', seq: this.nextSeq++ };
     }
     return NONE;
+  }
+
+  private idleTick(now: number): LivenessAction {
+    if (this.idleSince === NOT_COUNTING || now < this.idleSince + this.idleMs) return NONE;
+    if (!this.idleSuspect) {
+      this.idleSuspect = true;
+      return RECHECK;
+    }
+    // Once: the adapter ends the connection, or starts the deadline again.
+    this.idleSince = NOT_COUNTING;
+    this.idleSuspect = false;
+    return IDLE;
   }
 
   private silentDeadline(): number {

@@ -36,6 +36,56 @@ function runUntil(live: Liveness, until: number): { at: number; action: Liveness
   throw new Error('runaway machine');
 }
 
+describe('Liveness: the idle deadline (idleMs)', () => {
+  const IDLE_MS = 10_000;
+  const IDLE: LivenessAction = { type: 'idle' };
+
+  it('passes only after a recheck, once, counted from startIdle', () => {
+    const live = pinger({ idleMs: IDLE_MS });
+    expect(live.nextDeadline()).toBe(Infinity); // not counting until started
+    live.startIdle(500);
+    expect(live.nextDeadline()).toBe(500 + IDLE_MS);
+    expect(live.tick(500 + IDLE_MS - 1)).toEqual(NONE);
+    expect(live.tick(500 + IDLE_MS)).toEqual(RECHECK);
+    expect(live.tick(500 + IDLE_MS + 1)).toEqual(IDLE);
+    // Said once: the adapter closes, or starts it again.
+    expect(live.nextDeadline()).toBe(Infinity);
+    expect(live.tick(500 + 2 * IDLE_MS)).toEqual(NONE);
+  });
+
+  it('work in flight stops it; the end of the work starts it again, with heartbeats meanwhile', () => {
+    const live = pinger({ idleMs: IDLE_MS });
+    live.startIdle(0);
+    live.activate(4_000);
+    expect(live.nextDeadline()).toBe(4_000 + HEARTBEAT);
+    live.onInbound(4_900);
+    expect(live.tick(5_000)).toEqual(ping(1));
+    live.onPong(1, 5_001);
+    live.deactivate(6_000);
+    expect(live.nextDeadline()).toBe(6_000 + IDLE_MS);
+  });
+
+  it('a call that starts between the recheck and the verdict cancels it', () => {
+    const live = pinger({ idleMs: IDLE_MS });
+    live.startIdle(0);
+    expect(live.tick(IDLE_MS)).toEqual(RECHECK);
+    live.activate(IDLE_MS); // the CALL that waited unread
+    expect(live.tick(IDLE_MS + 1)).toEqual(NONE);
+    live.deactivate(IDLE_MS + 2);
+    expect(live.tick(2 * IDLE_MS + 2)).toEqual(RECHECK);
+  });
+
+  it('without idleMs, or on a machine that is not idle, startIdle does nothing', () => {
+    const plain = pinger();
+    plain.startIdle(0);
+    expect(plain.nextDeadline()).toBe(Infinity);
+    const busy = pinger({ idleMs: IDLE_MS });
+    busy.activate(0);
+    busy.startIdle(0);
+    expect(busy.nextDeadline()).toBe(HEARTBEAT);
+  });
+});
+
 describe('Liveness: idle', () => {
   it('a new machine is idle and does nothing, however late', () => {
     const live = pinger();
@@ -326,7 +376,7 @@ describe('Liveness: silent verdict, pinger', () => {
     expect(live.state).toBe('dead');
     live.onInbound(1e9);
     live.activate(1e9);
-    live.deactivate();
+    live.deactivate(0);
     expect(live.state).toBe('dead');
     expect(live.tick(2e9)).toEqual(NONE);
   });
@@ -338,7 +388,7 @@ describe('Liveness: deactivate', () => {
     live.activate(0);
     live.tick(1_000);
     live.tick(2_000);
-    live.deactivate();
+    live.deactivate(0);
     expect(live.state).toBe('idle');
     expect(live.nextDeadline()).toBe(Infinity);
     expect(live.tick(100_000)).toEqual(NONE);
@@ -349,7 +399,7 @@ describe('Liveness: deactivate', () => {
     live.activate(0);
     live.tick(1_000);
     live.tick(2_000);
-    live.deactivate();
+    live.deactivate(0);
     expect(live.onPong(2, 2_500)).toBe(true);
     expect(live.onPong(1, 2_600)).toBe(true);
     expect(live.state).toBe('idle');
@@ -365,7 +415,7 @@ describe('Liveness: deactivate', () => {
     const live = pinger();
     live.activate(0);
     live.tick(1_000);
-    live.deactivate();
+    live.deactivate(0);
     live.activate(10_000);
     expect(live.tick(11_000)).toEqual(ping(2));
     live.onPong(1, 11_001); // stale: does not answer PING 2, but its bytes count as life
@@ -381,7 +431,7 @@ describe('Liveness: deactivate', () => {
     live.activate(0);
     runUntil(live, 3_999);
     expect(live.tick(4_000)).toEqual(RECHECK);
-    live.deactivate();
+    live.deactivate(0);
     expect(live.state).toBe('idle');
     expect(live.tick(4_000)).toEqual(NONE);
   });
@@ -390,7 +440,7 @@ describe('Liveness: deactivate', () => {
     const live = pinger({ heartbeatMs: 1e9 });
     live.activate(0);
     live.onBacklog(0);
-    live.deactivate();
+    live.deactivate(0);
     live.activate(100_000);
     expect(live.nextDeadline()).toBe(100_000 + 1e9);
     expect(live.tick(100_000 + STALL)).toEqual(NONE);
@@ -398,10 +448,10 @@ describe('Liveness: deactivate', () => {
 
   it('deactivate twice, or while idle, is harmless', () => {
     const live = pinger();
-    live.deactivate();
+    live.deactivate(0);
     live.activate(0);
-    live.deactivate();
-    live.deactivate();
+    live.deactivate(0);
+    live.deactivate(0);
     expect(live.state).toBe('idle');
     live.activate(5);
     expect(live.nextDeadline()).toBe(5 + HEARTBEAT);
@@ -453,7 +503,7 @@ describe('Liveness: watcher role (heartbeatMs 0)', () => {
   it('activate restarts the silence window from now', () => {
     const live = watcher();
     live.activate(0);
-    live.deactivate();
+    live.deactivate(0);
     live.activate(50_000);
     expect(live.nextDeadline()).toBe(50_000 + SILENT);
     expect(live.tick(50_000)).toEqual(NONE);

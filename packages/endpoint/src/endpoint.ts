@@ -10,16 +10,17 @@ import {
   PayloadCodec,
   ProtocolError,
   type Frame,
+  type FrameReceiver,
   type LivenessOptions,
   type Phase,
   type Role,
 } from '@heartwire/core';
 import { closeConnection, type CloseMode } from './close.js';
 import { FrameBatch, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
-import { LivenessTimer, type LivenessEffect } from './liveness-timer.js';
+import { LivenessTimer, type LivenessDriver, type LivenessEffect } from './liveness-timer.js';
 import type { Failure } from './failure.js';
 import { wheelScheduler } from './scheduler.js';
-import { writeQueueProbe } from './write-queue.js';
+import { writeQueueBytes } from './write-queue.js';
 
 const now = wheelScheduler.now;
 
@@ -51,6 +52,8 @@ export interface EndpointRole {
   onClosed(reason: HeartwireError | undefined): void;
   /** The socket closed (after onClosed). */
   onSocketClosed(): void;
+  /** The idle deadline (`idleMs` of {@link Endpoint.startLiveness}) passed with no call in flight. */
+  onIdleTimeout?(): void;
 }
 
 /** Limits of an endpoint. */
@@ -71,7 +74,7 @@ type OwnedSocket = Socket & { [kEndpoint]: Endpoint };
  * judges a stalled peer (by time and by backlog, in one place), maps socket
  * errors, and closes exactly once.
  */
-export class Endpoint implements FrameSink {
+export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
   /** The lifecycle state the rulebook judges frames by; the role moves it on. */
   phase: Phase = 'handshake';
   /** When the chunk being read arrived: one clock read per chunk, not per frame. */
@@ -90,7 +93,7 @@ export class Endpoint implements FrameSink {
     private readonly codec: PayloadCodec,
     private readonly owner: EndpointRole,
   ) {
-    this.decoder = new FrameDecoder({ maxPayloadBytes: MAX_HANDSHAKE_FRAME_BYTES, admit: this.admit });
+    this.decoder = new FrameDecoder({ maxPayloadBytes: MAX_HANDSHAKE_FRAME_BYTES });
     const socket = sockets.stream as OwnedSocket;
     socket[kEndpoint] = this;
     socket.on('data', Endpoint.onSocketData);
@@ -148,7 +151,7 @@ export class Endpoint implements FrameSink {
     // Any byte is a sign of life, a part of a frame too: a PONG may wait behind megabytes.
     this.liveness?.onInbound(this.inputAt);
     try {
-      this.decoder.push(chunk, this.onFrame);
+      this.decoder.read(chunk, this);
     } catch (err) {
       // Anything a peer's bytes can make us throw closes this connection only, never the process.
       this.endWith(err);
@@ -157,16 +160,17 @@ export class Endpoint implements FrameSink {
     if (!this.closed) this.owner.onChunkRead();
   }
 
-  /** The rulebook, from each frame's header: a violation throws, an ignored frame is skipped unread. */
-  private readonly admit = (type: number, stream: number, length: number): boolean => {
+  /** The rulebook (FrameReceiver), from each frame's header: a violation throws, an ignored frame is skipped unread. */
+  admit(type: number, stream: number, length: number): boolean {
     const rule = frameRule(this.owner.role, this.phase, type, stream, length);
     if (rule.kind === 'violation') throw rule.error;
     if (rule.kind === 'ignore') return false;
     // A held frame is admitted too: what it will hold is charged now, from its header.
     return this.owner.admit(type, stream, length);
-  };
+  }
 
-  private readonly onFrame = (frame: Frame): void => {
+  /** A frame the rulebook let through (FrameReceiver). */
+  onFrame(frame: Frame): void {
     if (this.phase === 'closed') return;
     if (this.phase === 'authenticating') {
       // Nothing more is read until the hook answers: what this chunk holds is all that can wait here.
@@ -179,7 +183,7 @@ export class Endpoint implements FrameSink {
       return;
     }
     this.owner.onFrame(frame);
-  };
+  }
 
   /** The handshake completed: handles the frames that waited for it, in order, then reads on. */
   releaseHeld(): void {
@@ -226,10 +230,12 @@ export class Endpoint implements FrameSink {
 
   // ---- liveness ---------------------------------------------------------
 
-  /** Starts the liveness rules on the terms of the handshake. */
+  /** Starts the liveness rules on the terms of the handshake, and with `idleMs` the idle deadline, from now. */
   startLiveness(options: LivenessOptions): void {
     this.liveness = new Liveness(options);
-    this.timer = new LivenessTimer(this.liveness, wheelScheduler, this.onLivenessEffect, writeQueueProbe(this.sockets.tcp));
+    this.timer = new LivenessTimer(this.liveness, wheelScheduler, this);
+    this.liveness.startIdle(now());
+    this.timer.schedule();
   }
 
   /** A PONG arrived for heartbeat `seq`: false if no such PING was sent (a violation). */
@@ -246,11 +252,16 @@ export class Endpoint implements FrameSink {
   setBusy(busy: boolean, at = this.inputAt): void {
     if (this.liveness === undefined) return;
     if (busy) this.liveness.activate(at);
-    else this.liveness.deactivate();
+    else this.liveness.deactivate(now());
     this.timer?.schedule();
   }
 
-  private readonly onLivenessEffect = (effect: LivenessEffect): void => {
+  /** What the liveness rules decided (LivenessDriver). */
+  onLivenessEffect(effect: LivenessEffect): void {
+    if (effect.type === 'idle') {
+      this.owner.onIdleTimeout?.();
+      return;
+    }
     if (effect.type === 'ping') {
       // A client that sent HALF_CLOSE sends nothing more, its own PINGs included.
       if (this.owner.role === 'client' && this.phase === 'half-closed') return;
@@ -260,7 +271,12 @@ export class Endpoint implements FrameSink {
       return;
     }
     this.close(this.owner.failure({ kind: effect.verdict }), 'reset');
-  };
+  }
+
+  /** Bytes of the writes in progress that wait for the kernel (LivenessDriver; see writeQueueBytes). */
+  writeQueueBytes(): number {
+    return writeQueueBytes(this.sockets.tcp);
+  }
 
   // ---- output -----------------------------------------------------------
 
@@ -305,18 +321,19 @@ export class Endpoint implements FrameSink {
   /** Where the batch sends its bytes (FrameSink). */
   writeFrames(chunk: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(chunk, this.afterWrite);
+    // A callback per write, not one kept per connection: it lives only while its write is in progress.
+    this.socket.write(chunk, (err?: Error | null) => this.afterWrite(err));
     this.liveness?.onOutbound(now());
     this.timer?.wrote(this.socket.writableLength);
   }
 
-  private readonly afterWrite = (err?: Error | null): void => {
+  private afterWrite(err: Error | null | undefined): void {
     if (err) {
       this.onError(err as NodeJS.ErrnoException, true);
       return;
     }
     this.timer?.flushed(this.socket.writableLength);
-  };
+  }
 
   /** Closes our sending side after what is queued (FIN): the peer's calls go on. */
   endOutput(): void {
@@ -333,7 +350,7 @@ export class Endpoint implements FrameSink {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.timer?.stop();
-    this.liveness?.deactivate();
+    this.liveness?.deactivate(now());
     this.held = undefined;
     // The FIN or RST goes out first: it is what tells the peer.
     if (mode === 'end') this.batch.flush();

@@ -57,6 +57,6 @@ class DrivenTimer extends WheelTimer {
 /** The clock and timers of every connection's liveness rules (server and client); `setImmediate` runs after the poll phase has read waiting input. */
 export const wheelScheduler: Scheduler = {
   now,
-  timer: (callback) => new DrivenTimer(wheel, callback),
+  timer: (target) => new DrivenTimer(wheel, target),
   afterInput: setImmediate,
 };

@@ -1,3 +1,5 @@
+import type { TimerTarget } from './liveness-timer.js';
+
 const IDLE = -1;
 const FIRING = -2;
 
@@ -41,9 +43,9 @@ export class TimerWheel {
     return this.armed;
   }
 
-  /** A timer that runs `callback` each time it fires; arm it with {@link WheelTimer.arm}. */
-  timer(callback: () => void): WheelTimer {
-    return new WheelTimer(this, callback);
+  /** A timer that calls `target.onTimer()` each time it fires; arm it with {@link WheelTimer.arm}. */
+  timer(target: TimerTarget): WheelTimer {
+    return new WheelTimer(this, target);
   }
 
   /**
@@ -80,7 +82,7 @@ export class TimerWheel {
       // Cancelled or armed again by an earlier callback: not due any more.
       if (timer.slot !== FIRING) continue;
       timer.slot = IDLE;
-      timer.callback();
+      timer.target.onTimer();
     }
   }
 
@@ -150,8 +152,8 @@ export class WheelTimer {
 
   constructor(
     private readonly wheel: TimerWheel,
-    /** @internal Run by the wheel when the timer fires. */
-    readonly callback: () => void,
+    /** @internal Told by the wheel when the timer fires. */
+    readonly target: TimerTarget,
   ) {}
 
   /** True while armed. */

@@ -1,6 +1,4 @@
-import type { WriteQueueProbe } from './liveness-timer.js';
-
-/** What {@link writeQueueProbe} reads of a Node TCP socket (its handle is not in Node's types). */
+/** What {@link writeQueueBytes} reads of a Node TCP socket (its handle is not in Node's types). */
 interface QueuedSocket {
   readonly _handle?: { readonly writeQueueSize?: number } | null;
 }
@@ -15,7 +13,6 @@ interface QueuedSocket {
  * only whole writes. A socket without the number reads as 0 (no progress
  * seen inside a write; completed writes still count).
  */
-export function writeQueueProbe(tcp: object): WriteQueueProbe {
-  const socket = tcp as QueuedSocket;
-  return () => socket._handle?.writeQueueSize ?? 0;
+export function writeQueueBytes(tcp: object): number {
+  return (tcp as QueuedSocket)._handle?.writeQueueSize ?? 0;
 }

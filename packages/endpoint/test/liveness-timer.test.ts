@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Liveness } from '@heartwire/core';
-import { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type WriteQueueProbe } from '@heartwire/endpoint';
+import { LivenessTimer, type LivenessEffect, type Scheduler, type SchedulerTimer, type TimerTarget } from '@heartwire/endpoint';
 
 /** A hand-driven scheduler: time moves only when the test says so. */
 class FakeScheduler implements Scheduler {
@@ -11,8 +11,9 @@ class FakeScheduler implements Scheduler {
   private readonly afterInputQueue: Array<() => void> = [];
 
   now = (): number => this.time;
-  timer = (callback: () => void): SchedulerTimer => {
+  timer = (target: TimerTarget): SchedulerTimer => {
     const id = this.nextId++;
+    const callback = (): void => target.onTimer();
     return {
       arm: (at) => {
         this.armed++;
@@ -23,8 +24,8 @@ class FakeScheduler implements Scheduler {
       },
     };
   };
-  afterInput = (callback: () => void): void => {
-    this.afterInputQueue.push(callback);
+  afterInput = <T>(run: (arg: T) => void, arg: T): void => {
+    this.afterInputQueue.push(() => run(arg));
   };
 
   /** Pending afterInput callbacks: what runs once waiting input was read. */
@@ -56,11 +57,12 @@ class FakeScheduler implements Scheduler {
   }
 }
 
-function setup(options = { heartbeatMs: 100, silentMs: 300, stallMs: 0 }, probe?: WriteQueueProbe) {
+function setup(options = { heartbeatMs: 100, silentMs: 300, stallMs: 0 }, probe?: () => number) {
   const scheduler = new FakeScheduler();
   const liveness = new Liveness(options);
   const effects: LivenessEffect[] = [];
-  const timer = new LivenessTimer(liveness, scheduler, (e) => effects.push(e), probe);
+  const driver = { onLivenessEffect: (e: LivenessEffect) => effects.push(e), ...(probe === undefined ? {} : { writeQueueBytes: probe }) };
+  const timer = new LivenessTimer(liveness, scheduler, driver);
   return { scheduler, liveness, effects, timer };
 }
 
@@ -77,7 +79,7 @@ describe('LivenessTimer', () => {
       { type: 'ping', seq: 2 },
       { type: 'ping', seq: 3 },
     ]);
-    liveness.deactivate();
+    liveness.deactivate(0);
     timer.schedule();
     scheduler.advance(10_000);
     expect(effects).toHaveLength(3);

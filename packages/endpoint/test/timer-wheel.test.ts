@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TimerWheel } from '@heartwire/endpoint';
+import { TimerWheel, type TimerTarget } from '@heartwire/endpoint';
+
+const on = (onTimer: () => void): TimerTarget => ({ onTimer });
 
 /** Advances `wheel` 1 ms at a time from `from` to `to`, as a host timer ticking every ms would. */
 function walk(wheel: TimerWheel, from: number, to: number): void {
@@ -12,7 +14,7 @@ describe('TimerWheel', () => {
     const fired = new Map<number, number>();
     let clock = 0;
     const dues = [1, 9, 10, 11, 25, 159, 160, 161, 333, 1000, 1007];
-    for (const at of dues) wheel.timer(() => fired.set(at, clock)).arm(at);
+    for (const at of dues) wheel.timer(on(() => fired.set(at, clock))).arm(at);
     expect(wheel.size).toBe(dues.length);
     for (clock = 0; clock <= 1100; clock++) wheel.advance(clock);
     for (const at of dues) {
@@ -29,11 +31,11 @@ describe('TimerWheel', () => {
     const times: number[] = [];
     let clock = 0;
     let next = 1234.567;
-    const timer = wheel.timer(() => {
+    const timer = wheel.timer(on(() => {
       times.push(clock);
       next += 1000;
       timer.arm(next);
-    });
+    }));
     timer.arm(next);
     for (clock = 0; clock <= 8000; clock++) wheel.advance(clock);
     expect(times.length).toBeGreaterThanOrEqual(6);
@@ -43,8 +45,8 @@ describe('TimerWheel', () => {
   it('re-arming moves a timer, cancelling stops it, and neither allocates a new timer', () => {
     const wheel = new TimerWheel(5, 0, 8);
     const log: string[] = [];
-    const a = wheel.timer(() => log.push('a'));
-    const b = wheel.timer(() => log.push('b'));
+    const a = wheel.timer(on(() => log.push('a')));
+    const b = wheel.timer(on(() => log.push('b')));
     expect(a.arm(12)).toBe(15);
     b.arm(14);
     a.arm(40);
@@ -64,7 +66,7 @@ describe('TimerWheel', () => {
     const wheel = new TimerWheel(10, 0, 4);
     let firedAt = -1;
     let clock = 0;
-    wheel.timer(() => (firedAt = clock)).arm(125);
+    wheel.timer(on(() => (firedAt = clock))).arm(125);
     for (clock = 0; clock <= 200; clock++) wheel.advance(clock);
     expect(firedAt).toBe(130);
   });
@@ -72,7 +74,7 @@ describe('TimerWheel', () => {
   it('after a long gap (a blocked loop) runs every due timer once, in tick order, and none that is not due', () => {
     const wheel = new TimerWheel(10, 0, 8);
     const log: number[] = [];
-    for (const at of [500, 20, 300, 95, 10_000]) wheel.timer(() => log.push(at)).arm(at);
+    for (const at of [500, 20, 300, 95, 10_000]) wheel.timer(on(() => log.push(at))).arm(at);
     wheel.advance(5000);
     expect(log).toEqual([20, 95, 300, 500]);
     expect(wheel.size).toBe(1);
@@ -85,15 +87,15 @@ describe('TimerWheel', () => {
   it('a callback may cancel or move another due timer, and re-arm itself in the past without looping', () => {
     const wheel = new TimerWheel(10, 0);
     const log: string[] = [];
-    const victim = wheel.timer(() => log.push('victim'));
-    const mover = wheel.timer(() => log.push('moved'));
+    const victim = wheel.timer(on(() => log.push('victim')));
+    const mover = wheel.timer(on(() => log.push('moved')));
     let again = 0;
-    const self = wheel.timer(() => {
+    const self = wheel.timer(on(() => {
       log.push('self');
       victim.cancel();
       mover.arm(200);
       if (again++ < 1) self.arm(0);
-    });
+    }));
     // One tick holds all three; they run in the order they were armed.
     self.arm(5);
     victim.arm(8);
@@ -113,11 +115,11 @@ describe('TimerWheel', () => {
   it('says when it needs advancing: the end of the earliest armed tick, Infinity when empty', () => {
     const wheel = new TimerWheel(10, 0, 8);
     expect(wheel.nextAt()).toBe(Infinity);
-    const far = wheel.timer(() => {});
+    const far = wheel.timer(on(() => {}));
     far.arm(1001);
     // Due turns ahead: the wheel asks to be advanced once per turn at most, and never after the due time.
     expect(wheel.nextAt()).toBeLessThanOrEqual(1010);
-    const near = wheel.timer(() => {});
+    const near = wheel.timer(on(() => {}));
     near.arm(31);
     expect(wheel.nextAt()).toBe(40);
     wheel.advance(40);

@@ -90,6 +90,14 @@ export class HttpCall implements CallContext, WatchedCall {
     return this.controller.signal;
   }
 
+  get aborted(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  throwIfAborted(): void {
+    this.controller.signal.throwIfAborted();
+  }
+
   get remoteAddress(): string | undefined {
     return this.req.socket?.remoteAddress;
   }
@@ -113,7 +121,7 @@ export class HttpCall implements CallContext, WatchedCall {
   }
 
   get yield(): () => Promise<void> {
-    return (this.boundYield ??= () => yieldToLoop(this.signal));
+    return (this.boundYield ??= () => yieldToLoop(this.controller.signal));
   }
 
   /** Sends the early header and the `accepted` event, starts the filler and runs `handler`. */

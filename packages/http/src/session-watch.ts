@@ -1,6 +1,6 @@
 import type { ServerHttp2Session } from 'node:http2';
 import { AbortReason, Liveness } from '@heartwire/core';
-import { LivenessTimer, wheelScheduler, type LivenessEffect, type Scheduler } from '@heartwire/endpoint';
+import { LivenessTimer, wheelScheduler, type LivenessDriver, type LivenessEffect, type Scheduler } from '@heartwire/endpoint';
 
 /** What a session's watch tells the calls on it. */
 export interface WatchedCall {
@@ -20,7 +20,7 @@ export interface WatchedCall {
  * however many calls share it. It also ends the session's calls at the
  * client's FIN (`HW_ERR_PEER_CLOSED`), and keeps the session's last error.
  */
-export class SessionWatch {
+export class SessionWatch implements LivenessDriver {
   private static readonly watches = new WeakMap<ServerHttp2Session, SessionWatch>();
 
   /** The session's watch, made on first use. */
@@ -50,10 +50,20 @@ export class SessionWatch {
     this.liveness = new Liveness({ heartbeatMs, silentMs, stallMs: 0 });
     const sampling: Scheduler = {
       now: wheelScheduler.now,
-      timer: (callback) => wheelScheduler.timer(() => this.readInbound(callback)),
-      afterInput: (callback) => wheelScheduler.afterInput(() => this.readInbound(callback)),
+      timer: (target) =>
+        wheelScheduler.timer({
+          onTimer: () => {
+            this.readInbound();
+            target.onTimer();
+          },
+        }),
+      afterInput: (run, arg) =>
+        wheelScheduler.afterInput(() => {
+          this.readInbound();
+          run(arg);
+        }, undefined),
     };
-    this.timer = new LivenessTimer(this.liveness, sampling, this.onEffect);
+    this.timer = new LivenessTimer(this.liveness, sampling, this);
     session.on('error', (err: Error) => (this.lastError = err));
     session.once('close', () => this.timer.stop());
     // A FIN ends an HTTP/2 session: Node destroys the socket once its own FIN is written, and the
@@ -73,18 +83,17 @@ export class SessionWatch {
 
   delete(call: WatchedCall): void {
     if (!this.calls.delete(call) || this.calls.size > 0) return;
-    this.liveness.deactivate();
+    this.liveness.deactivate(wheelScheduler.now());
     this.timer.schedule();
   }
 
   /** Before the rules judge: bytes that arrived since the last look are life, dated now (never earlier than they came). */
-  private readInbound(then: () => void): void {
+  private readInbound(): void {
     const bytesRead = this.socketBytesRead();
     if (bytesRead > this.bytesRead) {
       this.bytesRead = bytesRead;
       this.liveness.onInbound(wheelScheduler.now());
     }
-    then();
   }
 
   private socketBytesRead(): number {
@@ -92,11 +101,13 @@ export class SessionWatch {
     return this.session.destroyed ? this.bytesRead : this.session.socket.bytesRead;
   }
 
-  private readonly onEffect = (effect: LivenessEffect): void => {
+  /** What the liveness rules decided (LivenessDriver). */
+  onLivenessEffect(effect: LivenessEffect): void {
     if (effect.type === 'dead') {
       this.silent();
       return;
     }
+    if (effect.type === 'idle') return; // no idle deadline here
     const seq = effect.seq;
     const now = wheelScheduler.now();
     if (this.session.destroyed) {
@@ -110,7 +121,7 @@ export class SessionWatch {
       this.liveness.onPong(seq, wheelScheduler.now());
       this.timer.schedule();
     });
-  };
+  }
 
   private readonly onPeerEnd = (): void => {
     this.judge(new AbortReason('HW_ERR_PEER_CLOSED', 'the client closed the HTTP/2 connection before the response ended'));
@@ -126,7 +137,7 @@ export class SessionWatch {
   private judge(reason: AbortReason): void {
     const calls = [...this.calls];
     this.calls.clear();
-    this.liveness.deactivate();
+    this.liveness.deactivate(wheelScheduler.now());
     this.timer.schedule();
     for (const call of calls) call.gone(reason);
   }

@@ -44,7 +44,7 @@ export class HeartwireServer extends EventEmitter {
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveServerOptions(options);
-    this.#codec = new PayloadCodec(this.options.codec);
+    this.#codec = new PayloadCodec(this.options.codec, allocateBuffer);
     this.#addresses = new AddressLimit(this.options.maxConnectionsPerAddress);
     this.#host = {
       options: this.options,
@@ -197,4 +197,9 @@ export class HeartwireServer extends EventEmitter {
 /** Creates a heartwire server; see {@link ServerOptions} for the defaults. */
 export function createServer(options?: ServerOptions): HeartwireServer {
   return new HeartwireServer(options);
+}
+
+/** Payloads are encoded into Node's pooled buffers: they live only until their frame is written. */
+function allocateBuffer(size: number): Uint8Array {
+  return Buffer.allocUnsafe(size);
 }

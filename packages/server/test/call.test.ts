@@ -14,9 +14,28 @@ describe('Call, the context a handler gets', () => {
     const { id, method, remoteAddress, remotePort, signal } = call;
     expect([id, method, remoteAddress, remotePort]).toEqual([7, 'render', '127.0.0.9', 4242]);
     const reason = new AbortReason('HW_ERR_PEER_CLOSED', 'gone');
-    call.controller.abort(reason);
+    expect(call.aborted).toBe(false);
+    call.abort(reason);
+    call.abort(new AbortReason('HW_ERR_CANCELLED', 'later'));
     expect(signal.aborted).toBe(true);
     expect(signal.reason).toBe(reason);
+    expect(call.aborted).toBe(true);
+    expect(() => call.throwIfAborted()).toThrow(reason);
+  });
+
+  it('makes its signal only when asked, already aborted with the first reason if asked after the abort', async () => {
+    const call = new Call(host(), 3, 'job', 0);
+    const reason = new AbortReason('HW_ERR_PEER_RESET', 'reset');
+    call.abort(reason);
+    call.abort(new AbortReason('HW_ERR_CANCELLED', 'later'));
+    expect(call.signal.aborted).toBe(true);
+    expect(call.signal.reason).toBe(reason);
+    await expect(call.yield()).rejects.toBe(reason);
+  });
+
+  it('yield resolves after a turn of the loop while the call runs', async () => {
+    const call = new Call(host(), 4, 'job', 0);
+    await expect(call.yield()).resolves.toBeUndefined();
   });
 
   it('progress works when detached from the context, and is the same function each time', () => {

@@ -1,6 +1,6 @@
-import type { CallContext } from './handler.js';
-import { LazyAbortController } from './lazy-abort.js';
+import type { AbortReason } from '@heartwire/core';
 import { yieldToLoop } from '@heartwire/endpoint';
+import type { CallContext } from './handler.js';
 
 /** What a call needs from its connection. */
 export interface CallHost {
@@ -15,17 +15,29 @@ export interface CallHost {
  * both, with everything per call on its prototype, so a connection that
  * holds a long job holds no more than it must (an object literal with a
  * getter and a closure per call cost ~800 bytes: a hidden class and a
- * property dictionary of its own). The signal is made on first use;
- * `progress` and `yield` are bound on first use, so they can still be passed
- * around alone.
+ * property dictionary of its own). It is also a link of its connection's
+ * list of calls, so the connection needs no Map for them.
+ *
+ * The AbortSignal is made on first use: most handlers never read it, and a
+ * signal costs more than the rest of the call (~720 bytes on Node 20, its
+ * making ~10 % of the server's CPU at 100,000 calls/s). An abort before then
+ * is remembered, and the signal comes out already aborted with the same
+ * reason. `progress` and `yield` are bound on first use, so they can still
+ * be passed around alone.
  */
 export class Call implements CallContext {
-  /** @internal Aborted when the job should stop. */
-  readonly controller = new LazyAbortController();
   /** @internal Its handler ran: call:start was published, so call:abort and call:end may follow. */
   started = false;
+  /** @internal Its outcome was written, or it was aborted: nothing more is sent for it. */
+  ended = false;
   /** @internal Bytes of its CALL payload charged to the params budget until it ends. */
   paramsBytes = 0;
+  /** @internal Neighbours in its connection's list of calls in flight. */
+  prev: Call | undefined;
+  /** @internal */
+  next: Call | undefined;
+  private abortReason: AbortReason | undefined;
+  private controller: AbortController | undefined;
   private boundProgress: ((data: unknown) => boolean) | undefined;
   private boundYield: (() => Promise<void>) | undefined;
 
@@ -38,7 +50,26 @@ export class Call implements CallContext {
   ) {}
 
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.abortReason !== undefined;
+  }
+
+  throwIfAborted(): void {
+    if (this.abortReason !== undefined) throw this.abortReason;
+  }
+
+  /** @internal Stops the job: the first reason wins. */
+  abort(reason: AbortReason): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 
   get remoteAddress(): string | undefined {
@@ -54,6 +85,6 @@ export class Call implements CallContext {
   }
 
   get yield(): () => Promise<void> {
-    return (this.boundYield ??= () => yieldToLoop(this.signal));
+    return (this.boundYield ??= () => yieldToLoop(this));
   }
 }

@@ -11,6 +11,14 @@ export interface CallContext {
    * `HW_ERR_CANCELLED`, `HW_ERR_SERVER_SHUTDOWN` or `HW_ERR_PROTOCOL`.
    */
   readonly signal: AbortSignal;
+  /**
+   * True once the call was aborted (`signal.reason` says why). A synchronous
+   * check that makes no AbortSignal: a call whose handler never reads
+   * `signal` costs less memory.
+   */
+  readonly aborted: boolean;
+  /** Throws the abort reason (the `AbortReason` of `signal.reason`) once the call was aborted. */
+  throwIfAborted(): void;
   /** The client's address, as the socket saw it. */
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
@@ -23,7 +31,8 @@ export interface CallContext {
   progress(data: unknown): boolean;
   /**
    * Lets the event loop run once (heartbeats go out, a FIN or CANCEL is read)
-   * and resolves; rejects with `signal.reason` once the call was aborted. A
+   * and resolves; rejects with the abort reason once the call was aborted
+   * (it makes no AbortSignal). A
    * main-thread handler awaits it between short slices of work:
    * `for (const part of parts) { await ctx.yield(); work(part); }`.
    */

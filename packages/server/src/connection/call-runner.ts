@@ -42,11 +42,14 @@ interface Peer {
 export class CallRunner implements CallHost {
   /** The highest call id taken or refused: a new one must be above it. */
   lastId = 0;
-  /** Largest payload the client accepts (from its HELLO). */
-  peerMaxFrameBytes = 0xffff_ffff;
+  /** Largest payload the client accepts (from its HELLO); undefined when it stated none (any u32 length). */
+  peerMaxFrameBytes: number | undefined;
   /** This connection's share of the params budget. */
   readonly params: ParamsAccount;
-  private readonly calls = new Map<number, Call>();
+  /** Calls in flight, oldest first, as a list through the calls themselves: no Map per connection. */
+  private first: Call | undefined;
+  private last: Call | undefined;
+  private count = 0;
   /** Handlers to start once this chunk is read; undefined while none wait (an idle connection holds no array). */
   private pendingStarts: PendingStart[] | undefined;
 
@@ -68,7 +71,7 @@ export class CallRunner implements CallHost {
 
   /** Calls in flight. */
   get size(): number {
-    return this.calls.size;
+    return this.count;
   }
 
   /** Takes a CALL (whose id the rules checked): runs it, or refuses it with an ERROR. True if it runs. */
@@ -106,7 +109,7 @@ export class CallRunner implements CallHost {
       return undefined;
     }
     const call = new Call(this, id, method, this.endpoint.inputAt);
-    this.calls.set(id, call);
+    this.link(call);
     // The early header goes out before any handler of this chunk runs.
     this.endpoint.write(FrameType.ACCEPTED, id);
     (this.pendingStarts ??= []).push({ call, handler, params });
@@ -115,7 +118,9 @@ export class CallRunner implements CallHost {
 
   /** The client cancelled a call; false if none of that id is in flight. */
   cancel(id: number): boolean {
-    const call = this.calls.get(id);
+    // A walk of at most maxCallsPerConnection calls, for a frame that ends one of them.
+    let call = this.first;
+    while (call !== undefined && call.id !== id) call = call.next;
     if (call === undefined) return false;
     this.abort(call, new AbortReason('HW_ERR_CANCELLED', 'the client cancelled the call'));
     return true;
@@ -128,7 +133,7 @@ export class CallRunner implements CallHost {
     this.pendingStarts = undefined;
     for (const start of starts) {
       // A call may have been cancelled, or the connection lost, by a later frame of the same chunk.
-      if (this.calls.get(start.call.id) === start.call) this.run(start);
+      if (!start.call.ended) this.run(start);
     }
   }
 
@@ -157,16 +162,16 @@ export class CallRunner implements CallHost {
 
   /** @internal For {@link Call.progress}. */
   progress(call: Call, data: unknown): boolean {
-    if (this.calls.get(call.id) !== call) return false;
+    if (call.ended) return false;
     const payload = this.host.codec.encode(data);
-    if (payload.byteLength > this.peerMaxFrameBytes) {
+    if (this.peerMaxFrameBytes !== undefined && payload.byteLength > this.peerMaxFrameBytes) {
       throw new PayloadError('HW_ERR_ENCODE', `progress of ${payload.byteLength} bytes exceeds the client's frame limit of ${this.peerMaxFrameBytes} bytes`);
     }
     return this.endpoint.write(FrameType.PROGRESS, call.id, payload);
   }
 
   private succeed(call: Call, value: unknown): void {
-    if (this.calls.get(call.id) !== call) return;
+    if (call.ended) return;
     let payload: Uint8Array;
     try {
       payload = this.host.codec.encode(value);
@@ -174,7 +179,7 @@ export class CallRunner implements CallHost {
       this.fail(call, err);
       return;
     }
-    if (payload.byteLength > this.peerMaxFrameBytes) {
+    if (this.peerMaxFrameBytes !== undefined && payload.byteLength > this.peerMaxFrameBytes) {
       const message = `result of ${payload.byteLength} bytes exceeds the client's frame limit of ${this.peerMaxFrameBytes} bytes`;
       this.fail(call, new PayloadError('HW_ERR_PAYLOAD_TOO_LARGE', message));
       return;
@@ -185,7 +190,7 @@ export class CallRunner implements CallHost {
   }
 
   private fail(call: Call, err: unknown): void {
-    if (this.calls.get(call.id) !== call) return;
+    if (call.ended) return;
     // A handler cannot send the protocol's own codes (PROTOCOL.md §7): they would promise what it cannot.
     const { code, message } = callErrorOf(err);
     this.writeCallError(call.id, code, message);
@@ -193,35 +198,57 @@ export class CallRunner implements CallHost {
   }
 
   private abort(call: Call, reason: AbortReason): void {
-    if (this.calls.get(call.id) !== call) return;
+    if (call.ended) return;
     this.end(call, 'aborted');
     publishAbort(this.peer, call, reason);
-    call.controller.abort(reason);
+    call.abort(reason);
   }
 
   private end(call: Call, outcome: Outcome): void {
-    this.calls.delete(call.id);
+    this.unlink(call);
     this.params.release(call.paramsBytes);
     publishEnd(this.peer, call, outcome);
-    if (this.calls.size === 0) this.peer.becameIdle();
+    if (this.count === 0) this.peer.becameIdle();
+  }
+
+  private link(call: Call): void {
+    call.prev = this.last;
+    if (this.last === undefined) this.first = call;
+    else this.last.next = call;
+    this.last = call;
+    this.count++;
+  }
+
+  private unlink(call: Call): void {
+    call.ended = true;
+    if (call.prev === undefined) this.first = call.next;
+    else call.prev.next = call.next;
+    if (call.next === undefined) this.last = call.prev;
+    else call.next.prev = call.prev;
+    call.prev = undefined;
+    call.next = undefined;
+    this.count--;
   }
 
   /** Shutdown: every call in flight gets an ERROR with the reason's code (the connection's close then aborts them). */
   refuseAll(reason: AbortReason): void {
-    for (const call of this.calls.values()) this.writeCallError(call.id, reason.code, reason.message);
+    for (let call = this.first; call !== undefined; call = call.next) this.writeCallError(call.id, reason.code, reason.message);
   }
 
   /** The connection closed: every call in flight is aborted with `reason`, or just forgotten if it closed on purpose with none left. */
   abortAll(reason: AbortReason | undefined): void {
     this.params.close();
     this.pendingStarts = undefined;
-    const calls = [...this.calls.values()];
-    this.calls.clear();
+    const calls: Call[] = [];
+    while (this.first !== undefined) {
+      calls.push(this.first);
+      this.unlink(this.first);
+    }
     if (reason === undefined) return;
     for (const call of calls) {
       publishAbort(this.peer, call, reason);
       publishEnd(this.peer, call, 'aborted');
-      call.controller.abort(reason);
+      call.abort(reason);
     }
   }
 
@@ -230,7 +257,7 @@ export class CallRunner implements CallHost {
     const { codec } = this.host;
     const limit = this.peerMaxFrameBytes;
     let payload = encodeCallError(codec, code, message);
-    if (payload.byteLength > limit) {
+    if (limit !== undefined && payload.byteLength > limit) {
       // The client's limit (>= 1024 bytes) always has room for a code and the start of the message.
       const room = Math.max(0, Math.floor((limit - 64 - code.length * 3) / 3));
       payload = encodeCallError(codec, code, `${message.slice(0, room)}…`);

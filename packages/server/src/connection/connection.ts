@@ -23,7 +23,6 @@ import type { AcceptedSockets } from '../listen/listener.js';
 import { checkAuthentication, peerInfo } from './auth.js';
 import { CallRunner } from './call-runner.js';
 import type { ConnectionHost } from './host.js';
-import { IdleTimer } from './idle-timer.js';
 
 const now = wheelScheduler.now;
 
@@ -42,8 +41,6 @@ export class Connection implements EndpointRole {
   private handshakeTimer: NodeJS.Timeout | undefined;
   /** The payload of a CALL is still arriving (see watchArrivingCall). */
   private callArriving = false;
-  /** The idleTimeoutMs deadline, from WELCOME or the end of the last call. */
-  private idleTimer: IdleTimer | undefined;
   /** Calls refused over the params budget since the last one taken. */
   private overBudgetCalls = 0;
   /** What each CALL sent before WELCOME was charged while the auth hook ran (see admit); none once open. */
@@ -188,12 +185,10 @@ export class Connection implements EndpointRole {
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     if (hello.maxFrameBytes !== undefined) this.runner.peerMaxFrameBytes = hello.maxFrameBytes;
-    this.endpoint.startLiveness({ heartbeatMs: welcome.heartbeatMs, silentMs: welcome.silentMs, stallMs: options.stallMs });
+    // One timer per connection: the heartbeats while calls run, the idle deadline (from now, and from the end of each last call) between them.
+    const { heartbeatMs, silentMs } = welcome;
+    this.endpoint.startLiveness({ heartbeatMs, silentMs, stallMs: options.stallMs, idleMs: options.idleTimeoutMs });
     this.endpoint.phase = 'open';
-    if (options.idleTimeoutMs > 0) {
-      this.idleTimer = new IdleTimer(options.idleTimeoutMs, this);
-      this.idleTimer.restart();
-    }
     this.endpoint.write(FrameType.WELCOME, 0, encodeWelcome(codec, welcome));
   }
 
@@ -289,7 +284,6 @@ export class Connection implements EndpointRole {
     }
     if (phase !== 'open') return;
     this.endpoint.setBusy(false);
-    this.idleTimer?.restart();
   }
 
   /** No call in flight for idleTimeoutMs: the client is told, and the connection closes. */
@@ -329,7 +323,6 @@ export class Connection implements EndpointRole {
 
   onClosed(reason: HeartwireError | undefined): void {
     clearTimeout(this.handshakeTimer);
-    this.idleTimer?.stop();
     this.runner.abortAll(reason as AbortReason | undefined);
     if (channels.connectionClose.hasSubscribers) {
       channels.connectionClose.publish({ remoteAddress: this.remoteAddress, remotePort: this.remotePort, reason, at: now() });

@@ -54,6 +54,10 @@ export class StandalonePools {
       method: options.method ?? '',
       id: options.id ?? 0,
       signal,
+      get aborted() {
+        return signal.aborted;
+      },
+      throwIfAborted: () => signal.throwIfAborted(),
       remoteAddress: undefined,
       remotePort: undefined,
       progress(data) {
