@@ -57,14 +57,12 @@ export class AbortFlags {
     return this.cells.buffer as SharedArrayBuffer;
   }
 
-  /** Tells the job `key`, running in `slot`, that its call stopped with `reason`. */
+  /**
+   * Tells the job `key`, running in `slot`, that its call stopped with
+   * `reason` (a child's watcher thread writes the same cells, see stop-pipe.ts).
+   */
   stop(slot: number, key: number, reason: unknown): void {
-    this.write(slot, key, stopCodeIndex(reason));
-  }
-
-  /** The same, with the code already as an index (what crosses a child's stop pipe). */
-  write(slot: number, key: number, codeIndex: number): void {
-    Atomics.store(this.cells, slot * CELLS + 1, codeIndex);
+    Atomics.store(this.cells, slot * CELLS + 1, stopCodeIndex(reason));
     Atomics.store(this.cells, slot * CELLS, key);
     Atomics.notify(this.cells, slot * CELLS);
   }

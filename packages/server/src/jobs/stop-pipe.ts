@@ -26,7 +26,7 @@ export function stopRecord(key: number, codeIndex: number): Buffer {
 /**
  * The watcher's source, run with `eval` so its thread loads nothing but
  * node:net: a worker thread's start-up costs CPU, and this one runs in every
- * child. It writes slot 0 as AbortFlags.write does: the code, then the key,
+ * child. It writes slot 0 as AbortFlags.stop does: the code, then the key,
  * then wakes an `Atomics.waitAsync` (a job's `ctx.signal`).
  */
 const WATCHER = `
