@@ -1,20 +1,34 @@
 /**
  * pnpm bench:waste — the CPU a job keeps burning after its client is gone.
  *
- * Five servers, each in its own process, run the same 1 s job (a loop, or one
+ * Seven servers, each in its own process, run the same 1 s job (a loop, or one
  * synchronous pbkdf2Sync call for `native-sync`); a client in its own process
  * starts it, and 100 ms into the job the client is killed (SIGKILL), frozen
- * (SIGSTOP) or cancels through its API. From that moment the bench reads the
- * CPU time of the thread running the job (the kernel's accounting, see
- * waste/cpu-time.ts) every 2 ms until it has stopped rising for 100 ms: the
- * CPU it burned meanwhile is the waste of that trial. The same reading over
- * the whole server (every thread and child process it had) is printed too:
- * it adds what stopping costs, such as a replacement thread's start-up.
+ * (SIGSTOP) or cancels through its API. The `-coop` systems run the loop in a
+ * worker thread or child process checking `ctx.throwIfAborted()` on every
+ * turn; the others never check. From that moment the bench reads CPU time
+ * from the kernel's own accounting (see waste/cpu-time.ts) every 2 ms until
+ * it has stopped rising for 100 ms, twice over:
+ *
+ * - the thread running the job: what the job itself burned after its client
+ *   was gone (p50_ms, p99_ms, max_ms);
+ * - the whole server, every thread and child process it has or starts
+ *   meanwhile: that, plus what stopping costs elsewhere, such as a
+ *   replacement thread's or process's start-up (whole_p50_ms, whole_p99_ms).
+ *
+ * `kept` counts the trials whose job thread (or process) was still alive
+ * afterwards: a cooperative stop keeps it, a forced one does not. For the
+ * heartwire rows, before_verdict_* is the part of the job thread's figure
+ * burned before the server stopped the call (it prints every thread's CPU at
+ * that moment): detection, as against stopping.
  *
  * Env: TRIALS (default 20 per row), JOB_MS (1000), SYSTEMS and CASES (comma
- * lists, to run part of the table).
+ * lists, to run part of the table). A run narrowed by SYSTEMS or CASES prints
+ * its table but writes no results file: bench/results/waste.json always holds
+ * a whole run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { pbkdf2Sync } from 'node:crypto';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -43,9 +57,13 @@ const QUIET_MS = 100;
 const BUSY_SHARE = 0.25;
 
 const ALL_CASES: readonly WasteCase[] = ['sigkill', 'sigstop', 'cancel', 'native-sync'];
+/** A job inside one native call checks nothing: native-sync is the same with or without checks. */
+const LOOP_CASES: readonly WasteCase[] = ['sigkill', 'sigstop', 'cancel'];
 const ROWS: ReadonlyArray<readonly [WasteSystem, readonly WasteCase[]]> = [
   ['heartwire-worker', ALL_CASES],
+  ['heartwire-worker-coop', LOOP_CASES],
   ['heartwire-process', ALL_CASES],
+  ['heartwire-process-coop', LOOP_CASES],
   ['heartwire-main', ALL_CASES],
   // A bare socket protocol has no cancel of its own: the client can only hang up (sigkill).
   ['naive-net', ['sigkill', 'sigstop', 'native-sync']],
@@ -66,10 +84,15 @@ class Peer {
     });
   }
 
-  async next(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+  /** How many lines were printed so far: `next(…, from)` looks only at those printed after. */
+  get printed(): number {
+    return this.seen.length;
+  }
+
+  async next(match: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000, from = 0): Promise<Record<string, unknown>> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const hit = this.seen.find(match);
+      const hit = this.seen.find((line, i) => i >= from && match(line));
       if (hit !== undefined) return hit;
       if (this.process.exitCode !== null) throw new Error(`${what}: the process exited`);
       const left = deadline - performance.now();
@@ -93,7 +116,8 @@ class Peer {
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 async function startServer(system: WasteSystem): Promise<{ peer: Peer; port: number }> {
-  const peer = new Peer(['--import', 'tsx', here('./waste/server.ts'), JSON.stringify({ system, heartbeatMs: HEARTBEAT_MS, silentMs: SILENT_MS })]);
+  // Not `--import tsx`: the server's threads and processes would inherit it (see waste/launch.mjs).
+  const peer = new Peer([here('./waste/launch.mjs'), JSON.stringify({ system, heartbeatMs: HEARTBEAT_MS, silentMs: SILENT_MS })]);
   const { port } = await peer.next((l) => typeof l.port === 'number', `${system} listening`);
   return { peer, port: port as number };
 }
@@ -131,6 +155,10 @@ interface Waste {
   readonly server: number;
   /** The part of `job` estimated for a thread that exited between two readings (an upper bound). */
   readonly estimated: number;
+  /** The job's thread (or process) was still alive once the server was quiet again. */
+  readonly kept: boolean;
+  /** The part of `job` burned before the server's verdict (heartwire only): detection, as against stopping. */
+  readonly beforeVerdict: number | undefined;
 }
 
 async function trial(system: WasteSystem, kase: WasteCase, server: { peer: Peer; port: number }, job: WasteJob): Promise<Waste> {
@@ -151,16 +179,41 @@ async function trial(system: WasteSystem, kase: WasteCase, server: { peer: Peer;
     await sleep(GONE_AFTER_MS);
     const readers = [CpuTime.ofThread(tid as number), CpuTime.ofTree(server.peer.process.pid as number)];
     try {
+      const printed = server.peer.printed;
       const start = readers.map((r) => r.read());
       if (kase === 'cancel') client.send('cancel');
       else client.process.kill(kase === 'sigstop' ? 'SIGSTOP' : 'SIGKILL');
       const [jobWaste, serverWaste] = await untilQuiet(readers, start, JOB_MS * 3 + 5000);
-      return { job: jobWaste!, server: serverWaste!, estimated: readers[0]!.estimatedMs };
+      let beforeVerdict: number | undefined;
+      // No verdict comes for a call that ended first: the warm-up job, or a main-thread job blocked
+      // in pbkdf2Sync until its end, which reads the FIN only after its result.
+      if (system.startsWith('heartwire')) {
+        const line = await server.peer.next((l) => typeof l.verdict === 'object', `${system} verdict`, 1000, printed).catch(() => undefined);
+        const atVerdict = (line?.verdict as Record<string, number> | undefined)?.[tid as number];
+        if (atVerdict !== undefined) beforeVerdict = Math.min(jobWaste!, atVerdict - start[0]!);
+      }
+      return {
+        job: jobWaste!,
+        server: serverWaste!,
+        estimated: readers[0]!.estimatedMs,
+        kept: running(tid as number),
+        beforeVerdict,
+      };
     } finally {
       for (const reader of readers) reader.close();
     }
   } finally {
     await client.kill();
+  }
+}
+
+/** Whether thread `tid` still exists and is not a zombie (a killed process its parent has not reaped yet). */
+function running(tid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 
@@ -192,9 +245,19 @@ async function main(): Promise<void> {
   console.log(`bench:waste — ${TRIALS} trials per row; ${JOB_MS} ms job; client gone ${GONE_AFTER_MS} ms in; heartbeat ${HEARTBEAT_MS} ms, silent ${SILENT_MS} ms`);
   console.log(`pbkdf2Sync iterations for ${JOB_MS} ms: ${iterations}`);
   console.log(accountingCheck());
-  const rows: Array<{ system: WasteSystem; case: WasteCase; trials: number; p50_ms: number; p99_ms: number; max_ms: number }> = [];
-  /** The same, for the whole server: printed, not part of the results file's schema. */
-  const serverRows: Array<Array<string | number>> = [];
+  const rows: Array<{
+    system: WasteSystem;
+    case: WasteCase;
+    trials: number;
+    p50_ms: number;
+    p99_ms: number;
+    max_ms: number;
+    whole_p50_ms: number;
+    whole_p99_ms: number;
+    kept: number;
+    before_verdict_p50_ms?: number;
+    before_verdict_p99_ms?: number;
+  }> = [];
   const began = performance.now();
   for (const [system, systemCases] of ROWS) {
     if (!systems.includes(system)) continue;
@@ -203,16 +266,30 @@ async function main(): Promise<void> {
       // One job to warm the server (JIT, lazily created pools) before anything is measured.
       await trial(system, 'sigkill', server, { kind: 'spin', ms: 50 });
       for (const kase of systemCases.filter((c) => cases.includes(c))) {
-        const job: WasteJob = kase === 'native-sync' ? { kind: 'native', iterations } : { kind: 'spin', ms: JOB_MS };
+        const loop = system.endsWith('-coop') ? 'coop' : 'spin';
+        const job: WasteJob = kase === 'native-sync' ? { kind: 'native', iterations } : { kind: loop, ms: JOB_MS };
         const samples: Waste[] = [];
         for (let i = 0; i < TRIALS; i++) samples.push(await trial(system, kase, server, job));
         const s = summarize(samples.map((w) => w.job));
         const whole = summarize(samples.map((w) => w.server));
-        rows.push({ system, case: kase, trials: s.trials, p50_ms: round(s.p50, 1), p99_ms: round(s.p99, 1), max_ms: round(s.max, 1) });
-        serverRows.push([system, kase, whole.trials, round(whole.p50, 1), round(whole.p99, 1), round(whole.max, 1)]);
+        const kept = samples.filter((w) => w.kept).length;
+        const before = summarize(samples.flatMap((w) => (w.beforeVerdict === undefined ? [] : [w.beforeVerdict])));
+        rows.push({
+          system,
+          case: kase,
+          trials: s.trials,
+          p50_ms: round(s.p50, 1),
+          p99_ms: round(s.p99, 1),
+          max_ms: round(s.max, 1),
+          whole_p50_ms: round(whole.p50, 1),
+          whole_p99_ms: round(whole.p99, 1),
+          kept,
+          ...(before.trials > 0 ? { before_verdict_p50_ms: round(before.p50, 1), before_verdict_p99_ms: round(before.p99, 1) } : {}),
+        });
         console.log(
           `  ${system} ${kase}: job thread p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)} / max ${s.max.toFixed(1)} ms;` +
-            ` whole server p50 ${whole.p50.toFixed(1)} / p99 ${whole.p99.toFixed(1)} ms;` +
+            ` whole server p50 ${whole.p50.toFixed(1)} / p99 ${whole.p99.toFixed(1)} ms; thread kept ${kept}/${s.trials};` +
+            (before.trials > 0 ? ` of the job's, before the verdict p50 ${before.p50.toFixed(1)} / p99 ${before.p99.toFixed(1)} ms;` : '') +
             ` estimated for an exiting thread: at most ${Math.max(...samples.map((w) => w.estimated)).toFixed(1)} ms`,
         );
       }
@@ -220,14 +297,20 @@ async function main(): Promise<void> {
       await server.peer.kill();
     }
   }
-  const columns = ['system', 'case', 'trials', 'p50 ms', 'p99 ms', 'max ms'];
-  console.log(`\nCPU the job's thread burned after its client was gone:\n`);
-  console.log(table(columns, rows.map((r) => [r.system, r.case, r.trials, r.p50_ms, r.p99_ms, r.max_ms])));
-  console.log(`\nThe same, over the whole server process and its job processes (stopping costs included):\n`);
-  console.log(table(columns, serverRows));
+  const columns = ['system', 'case', 'trials', 'p50 ms', 'p99 ms', 'max ms', 'whole p50 ms', 'whole p99 ms', 'kept'];
+  console.log(`\nCPU burned after the client was gone: by the job's thread, and by the whole server (stopping included):\n`);
+  console.log(
+    table(
+      columns,
+      rows.map((r) => [r.system, r.case, r.trials, r.p50_ms, r.p99_ms, r.max_ms, r.whole_p50_ms, r.whole_p99_ms, `${r.kept}/${r.trials}`]),
+    ),
+  );
   console.log(`\n${((performance.now() - began) / 1000).toFixed(0)} s`);
-  const file = writeResults('waste', { ...header(), rows });
-  console.log(`wrote ${file}`);
+  if (systems.length === ROWS.length && cases.length === ALL_CASES.length) {
+    console.log(`wrote ${writeResults('waste', { ...header(), rows })}`);
+  } else {
+    console.log('a narrowed run (SYSTEMS or CASES): no results file written');
+  }
 }
 
 await main();

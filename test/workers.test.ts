@@ -178,6 +178,9 @@ describe('a failing job in a worker thread fails its call only', () => {
     expect(await child.waitFor('error', (e) => e.id === 1)).toMatchObject({ code: 'HW_ERR_HANDLER', message: 'bad input 42' });
     expect(await child.waitFor('error', (e) => e.id === 2)).toMatchObject({ code: 'APP_ERR_NOPE', message: 'no way' });
     expect((await child.waitFor('error', (e) => e.id === 3)).code).toBe('HW_ERR_ENCODE');
+    // The thread that could not send it died of it (its reply failed): the pool goes on.
+    child.send({ cmd: 'call', id: 4, method: 'job', params: { kind: 'echo', value: 'after' } });
+    expect((await child.waitFor('result', (e) => e.id === 4)).value).toMatchObject({ echo: 'after' });
   });
 
   it('process.exit, an uncaught error, the heap limit → HW_ERR_WORKER_*; each time the pool recovers and the next call succeeds; other calls are untouched', async () => {
@@ -218,6 +221,9 @@ describe('worker() and the pool options are checked', () => {
       expect(() => createServer({ [option]: 0 }), option).toThrow(new RegExp(option));
     }
     expect(() => createServer({ jobHeapMb: -1 })).toThrow(/jobHeapMb/);
+    expect(() => createServer({ jobAbortGraceMs: -1 })).toThrow(/jobAbortGraceMs/);
+    expect(() => createServer({ jobAbortGraceMs: 60_001 })).toThrow(/jobAbortGraceMs/);
+    expect(() => createServer({ jobAbortGraceMs: 0 })).not.toThrow();
     expect(() => createServer({ loopBlockWarnMs: 1.5 })).toThrow(/loopBlockWarnMs/);
   });
 });

@@ -10,6 +10,9 @@ import { performance } from 'node:perf_hooks';
  *
  * A thread that exits between two readings keeps its last value plus the
  * time since then at the rate it last ran: an upper bound of what it burned.
+ * A tree is listed again at every reading, so a thread or process started
+ * after the first reading (a replacement thread, a new spare process) counts
+ * from its start.
  */
 export class CpuTime {
   private readonly fds: number[] = [];
@@ -19,6 +22,7 @@ export class CpuTime {
   private readonly seenAt: number[] = [];
   private readonly alive: boolean[] = [];
   private readonly buffer = Buffer.alloc(128);
+  private readonly tids = new Set<number>();
   /** How much of the total was estimated for threads that exited between readings, in ms. */
   estimatedMs = 0;
 
@@ -27,29 +31,23 @@ export class CpuTime {
     return new CpuTime([tid]);
   }
 
-  /** Every thread of `pid` and of its descendants, as they are now (threads and processes started later are not counted). */
+  /** Every thread of `pid` and of its descendants, those started later included. */
   static ofTree(pid: number): CpuTime {
-    return new CpuTime(threadsOf(pid));
+    return new CpuTime(threadsOf(pid), pid);
   }
 
-  private constructor(tids: readonly number[]) {
-    for (const tid of tids) {
-      try {
-        this.fds.push(openSync(`/proc/${tid}/task/${tid}/schedstat`, 'r'));
-      } catch {
-        continue; // exited meanwhile
-      }
-      this.ns.push(0);
-      this.rate.push(0);
-      this.seenAt.push(0);
-      this.alive.push(true);
-    }
+  private constructor(
+    tids: readonly number[],
+    private readonly root?: number,
+  ) {
+    this.add(tids);
     this.read();
   }
 
   /** Milliseconds on a CPU, summed over the threads. */
   read(): number {
     const at = performance.now();
+    if (this.root !== undefined) this.add(threadsOf(this.root));
     let total = 0;
     for (let i = 0; i < this.fds.length; i++) {
       if (this.alive[i]) {
@@ -70,6 +68,22 @@ export class CpuTime {
     return total / 1e6;
   }
 
+  private add(tids: readonly number[]): void {
+    for (const tid of tids) {
+      if (this.tids.has(tid)) continue;
+      try {
+        this.fds.push(openSync(`/proc/${tid}/task/${tid}/schedstat`, 'r'));
+      } catch {
+        continue; // exited meanwhile
+      }
+      this.tids.add(tid);
+      this.ns.push(0);
+      this.rate.push(0);
+      this.seenAt.push(0);
+      this.alive.push(true);
+    }
+  }
+
   close(): void {
     for (const fd of this.fds) closeSync(fd);
   }
@@ -88,6 +102,30 @@ export class CpuTime {
 /** The OS thread id of the calling thread (main or worker), as `CpuTime.ofThread` takes it. */
 export function threadSelf(): number {
   return Number(readlinkSync('/proc/thread-self').split('/').pop());
+}
+
+/**
+ * CPU time of every thread of `pid` and its descendants now, in ms by thread
+ * id: what a server prints at its verdict, so that the bench can tell the
+ * CPU its job burned before the verdict from what it burned after.
+ */
+export function cpuByThread(pid: number): Record<number, number> {
+  const buffer = Buffer.alloc(128);
+  const cpu: Record<number, number> = {};
+  for (const tid of threadsOf(pid)) {
+    try {
+      const fd = openSync(`/proc/${tid}/task/${tid}/schedstat`, 'r');
+      try {
+        const n = readSync(fd, buffer, 0, buffer.length, 0);
+        cpu[tid] = Number(buffer.toString('latin1', 0, n).split(' ', 1)[0]) / 1e6;
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return cpu;
 }
 
 function threadsOf(pid: number): number[] {

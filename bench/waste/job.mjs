@@ -11,8 +11,14 @@ export default function job(request, ctx) {
     pbkdf2Sync('secret', 'salt', request.iterations, 64, 'sha512');
     return 'done';
   }
-  // A tight loop that never yields.
   const until = performance.now() + request.ms;
+  if (request.kind === 'coop') {
+    // The same loop, checking on every turn: it returns within the server's jobAbortGraceMs once
+    // its call stops, and keeps its thread or process.
+    while (performance.now() < until) ctx.throwIfAborted();
+    return 'done';
+  }
+  // A tight loop that never yields.
   while (performance.now() < until);
   return 'done';
 }

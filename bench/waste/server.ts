@@ -1,22 +1,33 @@
 /**
  * The servers `pnpm bench:waste` compares, one per process (argv[2]: JSON
  * { system, heartbeatMs, silentMs }). Each runs the same job, a 'spin' loop
- * of `ms` or one pbkdf2Sync of `iterations` ('native'), and prints
- * { port } once it listens. bench/waste.ts measures this process's CPU.
+ * of `ms` (checking ctx.aborted for 'coop') or one pbkdf2Sync of `iterations`
+ * ('native'), and prints { port } once it listens; a heartwire server also
+ * prints { verdict } with every thread's CPU when it stops a call.
+ * bench/waste.ts measures this process's CPU.
  */
 import { pbkdf2Sync } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { createServer, worker, type CallContext } from '@heartwire/server';
 import { benchService, keepaliveOptions } from '../lib/grpc.js';
-import { threadSelf } from './cpu-time.js';
+import { cpuByThread, threadSelf } from './cpu-time.js';
 
-export type WasteSystem = 'heartwire-worker' | 'heartwire-process' | 'heartwire-main' | 'naive-net' | 'grpc-js';
+export type WasteSystem =
+  | 'heartwire-worker'
+  | 'heartwire-worker-coop'
+  | 'heartwire-process'
+  | 'heartwire-process-coop'
+  | 'heartwire-main'
+  | 'naive-net'
+  | 'grpc-js';
 
 export interface WasteJob {
-  readonly kind: 'spin' | 'native';
+  /** 'coop': the spin loop of job.mjs, checking ctx.aborted on every turn (the -coop systems). */
+  readonly kind: 'spin' | 'coop' | 'native';
   readonly ms?: number;
   readonly iterations?: number;
 }
@@ -94,11 +105,16 @@ if (system === 'naive-net') {
     listening(port);
   });
 } else {
+  // The CPU of every thread at the moment the server stopped the call: the bench splits the job's
+  // waste into before the verdict (detection) and after it (stopping).
+  diagnostics.subscribe('heartwire:server:call:abort', () => {
+    process.stdout.write(`${JSON.stringify({ verdict: cpuByThread(process.pid) })}\n`);
+  });
   const server = createServer({ heartbeatMs, silentMs, threadPoolSize: 1, processPoolSize: 1 });
   const module = new URL('./job.mjs', import.meta.url);
-  if (system === 'heartwire-worker') {
+  if (system === 'heartwire-worker' || system === 'heartwire-worker-coop') {
     server.handle('job', worker(module));
-  } else if (system === 'heartwire-process') {
+  } else if (system === 'heartwire-process' || system === 'heartwire-process-coop') {
     server.handle('job', worker(module, { isolation: 'process' }));
   } else {
     server.handle('job', async (job: WasteJob, ctx: CallContext) => {

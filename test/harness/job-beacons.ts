@@ -11,6 +11,10 @@ export interface JobBeacon {
    * thread stops. Cell 1 is the release switch: set, the loop returns ({@link JobBeacons.release}).
    */
   readonly counter: Int32Array;
+  /** A 'coop-async' job's "<tag>:signal" beacon: its `ctx.signal.reason`'s code and class, and `ctx.aborted` then. */
+  readonly code?: string;
+  readonly isAbortReason?: boolean;
+  readonly aborted?: boolean;
 }
 
 /** Listens to the announcements of jobs running in worker threads of this process. */

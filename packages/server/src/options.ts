@@ -89,6 +89,13 @@ export interface ServerOptions {
   readonly processQueueLimit?: number;
   /** V8 heap limit (old generation) of each worker thread and child process, in MiB (0: Node's default). Defaults to 0. */
   readonly jobHeapMb?: number;
+  /**
+   * How long a `worker()` job whose call stopped may run on, in ms: one that
+   * returns or throws within it (it checks `ctx.aborted`) keeps its thread or
+   * process for the next job; one still running after it has its thread
+   * terminated or its process killed (0: at once). Defaults to 5.
+   */
+  readonly jobAbortGraceMs?: number;
   /** A main-thread handler that blocks the event loop this long draws a warning, once per method, in ms (0: off). Defaults to 200. */
   readonly loopBlockWarnMs?: number;
   /**
@@ -141,6 +148,9 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'codec
   processQueueLimit: 1000,
   // Node's own limit (about 2-4 GiB): set one to keep a runaway job from taking the machine's memory.
   jobHeapMb: 0,
+  // A job that checks ctx.aborted every millisecond or more often has returned within 1-2 ms; a job
+  // that never checks burns at most this much more before it is stopped from outside.
+  jobAbortGraceMs: 5,
   // A slice of 200 ms is far longer than a cooperative handler needs (a few ms), yet short next to
   // the 1 s heartbeat: long enough to ignore a GC pause, short enough to flag a handler that never yields.
   loopBlockWarnMs: 200,
@@ -201,6 +211,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     processPoolSize: checkIntegerOption('processPoolSize', o.processPoolSize, 1),
     processQueueLimit: checkIntegerOption('processQueueLimit', o.processQueueLimit, 1),
     jobHeapMb: checkIntegerOption('jobHeapMb', o.jobHeapMb, 0),
+    // A minute: past that a grace is no longer a grace, and a timer of more than 2^31 ms would fire at once.
+    jobAbortGraceMs: checkIntegerOption('jobAbortGraceMs', o.jobAbortGraceMs, 0, 60_000),
     loopBlockWarnMs: checkIntegerOption('loopBlockWarnMs', o.loopBlockWarnMs, 0),
     maxConnections: checkIntegerOption('maxConnections', o.maxConnections, 1),
     maxConnectionsPerAddress: checkIntegerOption('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1),

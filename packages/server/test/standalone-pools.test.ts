@@ -28,6 +28,7 @@ describe('StandalonePools: a worker() module in pools the caller owns', () => {
 
   it('checks its options and its job the way a server does', () => {
     expect(() => new StandalonePools({ threadPoolSize: 0 })).toThrow(/threadPoolSize/);
+    expect(() => new StandalonePools({ jobAbortGraceMs: 1.5 })).toThrow(/jobAbortGraceMs/);
     expect(() => pools.run({} as never, {}, { signal: new AbortController().signal })).toThrow(InvalidOptionError);
   });
 });

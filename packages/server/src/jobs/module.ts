@@ -4,10 +4,12 @@ import { InvalidOptionError } from '@heartwire/core';
 
 /**
  * Where a method's jobs run when they cannot run on the main thread.
- * `'thread'`: a worker thread, terminated at once when its client is gone
- * (a JavaScript loop stops within milliseconds; a synchronous native call
- * only when it returns). `'process'`: a child process, killed with SIGKILL,
- * which stops native code too, at the price of a process per concurrent job.
+ * `'thread'`: a worker thread; when its client is gone the job is told at
+ * once (`ctx.aborted`) and its thread terminated if it is still running
+ * after `jobAbortGraceMs` (a JavaScript loop stops within milliseconds; a
+ * synchronous native call only when it returns). `'process'`: a child
+ * process, told the same way and killed with SIGKILL after the grace, which
+ * stops native code too, at the price of a process per concurrent job.
  */
 export type JobIsolation = 'thread' | 'process';
 
@@ -29,13 +31,32 @@ export interface JobContext {
    * MessagePack encoding.
    */
   progress(data: unknown): void;
+  /**
+   * True once the call stopped (its client is gone, cancelled, or the server
+   * shuts down). A shared-memory read costing a few nanoseconds: check it in
+   * a tight loop and return (or throw) within the server's `jobAbortGraceMs`
+   * to keep the thread or process for the next job, instead of having it
+   * terminated or killed.
+   */
+  readonly aborted: boolean;
+  /** Throws the reason the call stopped (an `AbortReason` whose `code` says why) once {@link aborted} is true. */
+  throwIfAborted(): void;
+  /**
+   * Aborts with the same reason when the call stops, for a job that awaits
+   * (a `fetch`, a stream): made when first read, so a job that never reads it
+   * pays nothing for it.
+   */
+  readonly signal: AbortSignal;
 }
 
 /**
  * The default export of a job module: params in, result (or a promise of it)
  * out; throw to send an ERROR frame (a `HeartwireError`'s code is kept, any
- * other error is `HW_ERR_HANDLER`). It needs no abort signal: when its client
- * is gone, the thread or process running it is stopped from outside.
+ * other error is `HW_ERR_HANDLER`). When its client is gone the job is told
+ * (`ctx.aborted`, `ctx.throwIfAborted()`, `ctx.signal`); one that ends within
+ * `jobAbortGraceMs` keeps its thread or process, one that does not is stopped
+ * from outside (thread terminated, process killed), so a job that never
+ * checks is stopped all the same.
  */
 export type JobFunction<P = any, R = unknown> = (params: P, ctx: JobContext) => R | Promise<R>;
 

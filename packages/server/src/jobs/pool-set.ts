@@ -38,10 +38,11 @@ export class JobPools {
       const onIdleCrash = (error: HeartwireError): void => {
         if (channels.poolCrash.hasSubscribers) channels.poolCrash.publish({ isolation, error });
       };
+      const shared = { heapMb: o.jobHeapMb, graceMs: o.jobAbortGraceMs, onIdleCrash };
       pool =
         isolation === 'thread'
-          ? new WorkerPool({ entry: WORKER_ENTRY, size: o.threadPoolSize, queueLimit: o.threadQueueLimit, heapMb: o.jobHeapMb, onIdleCrash })
-          : new ProcessPool({ entry: PROCESS_ENTRY, size: o.processPoolSize, queueLimit: o.processQueueLimit, heapMb: o.jobHeapMb, onIdleCrash });
+          ? new WorkerPool({ entry: WORKER_ENTRY, size: o.threadPoolSize, queueLimit: o.threadQueueLimit, ...shared })
+          : new ProcessPool({ entry: PROCESS_ENTRY, size: o.processPoolSize, queueLimit: o.processQueueLimit, ...shared });
       this.pools.set(isolation, pool);
     }
     return pool;

@@ -1,9 +1,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AbortReason, HeartwireError, JobError } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
-import { JobCall, type JobMessage, type JobRequest, type READY } from './protocol.js';
+import { stopCodeIndex } from './abort-flags.js';
+import { afterGrace } from './grace.js';
+import { JobCall, type JobMessage, type JobRequest, type JobTask, type READY } from './protocol.js';
 import type { JobPool } from './pool.js';
+import { STOP_FD, stopRecord } from './stop-pipe.js';
 
 export interface ProcessPoolOptions {
   /** process-job.js, built. */
@@ -12,6 +16,8 @@ export interface ProcessPoolOptions {
   readonly queueLimit: number;
   /** V8 old-space limit of each process, in MiB; 0 keeps Node's default. */
   readonly heapMb: number;
+  /** How long a stopped job may run on before its process is killed, in ms. */
+  readonly graceMs: number;
   /** A process died with no job on it. */
   readonly onIdleCrash: (error: HeartwireError) => void;
 }
@@ -23,26 +29,39 @@ interface Job {
   readonly reject: (err: unknown) => void;
   readonly detach: () => void;
   child: ChildProcess | undefined;
+  key: number;
 }
 
 /**
  * Jobs in child processes, one job per process at a time, for work a thread
  * cannot interrupt: synchronous native code (`crypto.pbkdf2Sync`, an addon)
- * ignores `worker.terminate()` until it returns, but not SIGKILL. A job
- * whose signal aborts while it runs has its process killed with SIGKILL at
- * once (no SIGTERM first: code stuck in a native call could not act on it
- * anyway) and replaced; one that aborts while queued leaves the queue and
- * never starts.
+ * ignores `worker.terminate()` until it returns, but not SIGKILL.
+ *
+ * When a call stops, its job is told through the process's stop pipe
+ * (stop-pipe.ts) and given `graceMs` to end; one that does keeps its process
+ * for the next job, one that does not is killed with SIGKILL (no SIGTERM:
+ * code stuck in a native call could not act on it anyway). Either way the
+ * call fails with its reason at once. A job that stops while queued leaves
+ * the queue and never starts.
+ *
+ * At most `size` jobs run at once (stopping ones included), and the pool
+ * keeps one started process beyond those it needs: a killed process's next
+ * job takes the spare at once while a new one forks in the background.
  */
 export class ProcessPool implements JobPool {
   private readonly children = new Set<ChildProcess>();
-  /** Forked, not yet listening: each will take the next queued job. */
+  /** Forked, not yet listening. */
   private readonly starting = new Set<ChildProcess>();
   private readonly idle: ChildProcess[] = [];
   private readonly running = new Map<ChildProcess, Job>();
-  /** Processes this pool killed (aborted jobs): they did not crash. */
+  /** Processes whose job was stopped, inside its grace: what cancels their kill. */
+  private readonly stopping = new Map<ChildProcess, () => void>();
+  /** Processes this pool killed (stopped jobs past their grace): they did not crash. */
   private readonly killing = new Set<ChildProcess>();
   private readonly queue: Job[] = [];
+  /** A process died before it listened: no spare is forked until one listens again (it would die too). */
+  private spareFailing = false;
+  private lastKey = 0;
   private closed: Promise<void> | undefined;
 
   constructor(private readonly options: ProcessPoolOptions) {}
@@ -51,8 +70,8 @@ export class ProcessPool implements JobPool {
     const call = new JobCall(ctx);
     if (call.signal.aborted) return Promise.reject(call.signal.reason);
     if (this.closed !== undefined) return Promise.reject(shutdownError());
-    // Queued jobs that a starting (or not yet started) process will take do not wait behind a running job.
-    const waiting = this.queue.length - this.starting.size - (this.options.size - this.children.size);
+    // Queued jobs that a free place will take at once do not wait behind a running job.
+    const waiting = this.queue.length - Math.max(0, this.options.size - this.busy);
     if (waiting >= this.options.queueLimit) {
       return Promise.reject(
         new JobError('HW_ERR_QUEUE_FULL', `${this.options.queueLimit} jobs already wait for a process (processQueueLimit)`),
@@ -67,6 +86,7 @@ export class ProcessPool implements JobPool {
         reject,
         detach: () => call.signal.removeEventListener('abort', onAbort),
         child: undefined,
+        key: 0,
       };
       call.signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(job);
@@ -78,26 +98,39 @@ export class ProcessPool implements JobPool {
     if (this.closed !== undefined) return this.closed;
     for (const job of [...this.queue.splice(0), ...this.running.values()]) finish(job, shutdownError());
     this.running.clear();
+    for (const cancel of this.stopping.values()) cancel();
+    this.stopping.clear();
     const exits = [...this.children].map((child) => exited(child));
     for (const child of this.children) child.kill('SIGKILL');
     this.closed = Promise.all(exits).then(() => undefined);
     return this.closed;
   }
 
+  /** Jobs running, stopping ones included. */
+  private get busy(): number {
+    return this.running.size + this.stopping.size;
+  }
+
   private dispatch(): void {
-    while (this.queue.length > 0 && this.idle.length > 0) {
+    while (this.queue.length > 0 && this.idle.length > 0 && this.busy < this.options.size) {
       const child = this.idle.pop() as ChildProcess;
       const job = this.queue.shift() as Job;
       job.child = child;
+      // Keys stay positive int32s (what a stop flag holds); 0 is never a key.
+      job.key = this.lastKey = this.lastKey === 0x7fff_ffff ? 1 : this.lastKey + 1;
       this.running.set(child, job);
-      child.send(job.request);
+      child.send({ ...job.request, key: job.key, slot: 0 } satisfies JobTask);
     }
-    while (this.children.size < this.options.size && this.queue.length > this.starting.size) this.spawn();
+    const wanted = Math.min(this.options.size, this.busy + this.queue.length) + (this.spareFailing ? 0 : 1);
+    while (this.children.size < wanted) this.spawn();
   }
 
   private spawn(): void {
     const execArgv = this.options.heapMb > 0 ? [`--max-old-space-size=${this.options.heapMb}`] : [];
-    const child = fork(fileURLToPath(this.options.entry), [], { serialization: 'advanced', execArgv, stdio: 'inherit' });
+    const stdio = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'] as const;
+    const child = fork(fileURLToPath(this.options.entry), [], { serialization: 'advanced', execArgv, stdio: [...stdio] });
+    // A write to the stop pipe of a process that just died fails; its exit is handled below.
+    stopPipe(child).on('error', () => {});
     this.children.add(child);
     this.starting.add(child);
     child.on('message', (message: JobMessage | typeof READY) => this.onMessage(child, message));
@@ -112,14 +145,25 @@ export class ProcessPool implements JobPool {
   private onMessage(child: ChildProcess, message: JobMessage | typeof READY): void {
     if (message.type === 'ready') {
       if (this.starting.delete(child)) {
+        this.spareFailing = false;
         this.idle.push(child);
         this.dispatch();
       }
       return;
     }
+    const cancelKill = this.stopping.get(child);
+    if (cancelKill !== undefined) {
+      // The stopped job ended within its grace (its outcome goes nowhere): the process takes the next job.
+      if (message.type === 'progress') return;
+      cancelKill();
+      this.stopping.delete(child);
+      this.idle.push(child);
+      this.dispatch();
+      return;
+    }
     const job = this.running.get(child);
     if (job === undefined) return;
-    // A progress the call cannot take aborts the job: abort() has then already killed this process.
+    // A progress the call cannot take stops the job: abort() has then already moved it to stopping.
     job.call.receive(message);
     if (message.type === 'progress') return;
     this.running.delete(child);
@@ -135,10 +179,21 @@ export class ProcessPool implements JobPool {
       if (at !== -1) this.queue.splice(at, 1);
     } else if (this.running.get(child) === job) {
       this.running.delete(child);
-      this.killing.add(child);
-      child.kill('SIGKILL');
+      stopPipe(child).write(stopRecord(job.key, stopCodeIndex(job.call.signal.reason)));
+      this.stopping.set(child, () => {});
+      const cancel = afterGrace(this.options.graceMs, () => this.kill(child));
+      if (this.stopping.has(child)) this.stopping.set(child, cancel);
     }
     finish(job);
+  }
+
+  /** Kills a process whose stopped job outlived its grace. */
+  private kill(child: ChildProcess): void {
+    if (!this.stopping.delete(child)) return;
+    this.killing.add(child);
+    child.kill('SIGKILL');
+    // Its place is free now: the spare takes the next job, and a new spare forks.
+    this.dispatch();
   }
 
   private onGone(child: ChildProcess, description: string): void {
@@ -148,22 +203,28 @@ export class ProcessPool implements JobPool {
     if (idleAt !== -1) this.idle.splice(idleAt, 1);
     const job = this.running.get(child);
     this.running.delete(child);
+    this.stopping.get(child)?.();
+    this.stopping.delete(child);
     const killedByUs = this.killing.delete(child);
     if (this.closed !== undefined) return;
     const error = new JobError('HW_ERR_WORKER_CRASHED', `the job's process ${description}`);
     if (job !== undefined) {
       finish(job, error);
-    } else if (killedByUs) {
-      // A healthy process we killed: its replacement starts now, so the next job finds it ready.
-      this.spawn();
-    } else {
+    } else if (!killedByUs) {
       this.options.onIdleCrash(error);
-      // A process that dies before it listens would die again: fail the job it was started for rather than fork forever.
-      const first = wasStarting ? this.queue.shift() : undefined;
-      if (first !== undefined) finish(first, error);
+      if (wasStarting) {
+        this.spareFailing = true;
+        // A process that dies before it listens would die again: fail the job it was started for rather than fork forever.
+        const first = this.queue.shift();
+        if (first !== undefined) finish(first, error);
+      }
     }
     this.dispatch();
   }
+}
+
+function stopPipe(child: ChildProcess): Writable {
+  return child.stdio[STOP_FD] as Writable;
 }
 
 /** Settles `job`'s promise with its call's result, or the error its call fails with (`died`, if it left no outcome). */

@@ -10,6 +10,14 @@ export interface JobRequest {
   readonly id: number;
 }
 
+/** A request as its thread or process runs it: where to look for its stop flag (see abort-flags.ts). */
+export interface JobTask extends JobRequest {
+  /** Unique in its pool, never 0: what the stop flag holds once this job is to stop. */
+  readonly key: number;
+  /** Its slot in the pool's stop flags (a child process has one, 0). */
+  readonly slot: number;
+}
+
 /**
  * What a job sends back, in order, over one channel (its thread's parentPort,
  * or the child's IPC channel): any number of progress messages, then one

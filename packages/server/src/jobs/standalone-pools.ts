@@ -7,12 +7,16 @@ import { resolveServerOptions, type ServerOptions } from '../options.js';
 /** Options of {@link StandalonePools}: the pool options of {@link ServerOptions}, with the same defaults and checks. */
 export type StandalonePoolsOptions = Pick<
   ServerOptions,
-  'threadPoolSize' | 'threadQueueLimit' | 'processPoolSize' | 'processQueueLimit' | 'jobHeapMb'
+  'threadPoolSize' | 'threadQueueLimit' | 'processPoolSize' | 'processQueueLimit' | 'jobHeapMb' | 'jobAbortGraceMs'
 >;
 
 /** How one job run by {@link StandalonePools.run} is watched. */
 export interface StandaloneRunOptions {
-  /** Stops the job when it aborts (its thread terminated, its process killed, or it leaves the queue); `run` rejects with `signal.reason`. */
+  /**
+   * Stops the job when it aborts: it is told (`ctx.aborted`) and given
+   * `jobAbortGraceMs` before its thread is terminated or its process killed;
+   * a queued job leaves the queue. `run` rejects with `signal.reason` at once.
+   */
   readonly signal: AbortSignal;
   /** Gets each `ctx.progress(data)` of the job, in order. */
   readonly onProgress?: (data: unknown) => void;
@@ -32,8 +36,10 @@ export class StandalonePools {
 
   /** Throws {@link InvalidOptionError} naming an option out of range. */
   constructor(options: StandalonePoolsOptions = {}) {
-    const { threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb } = options;
-    this.#pools = new JobPools(resolveServerOptions({ threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb }));
+    const { threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb, jobAbortGraceMs } = options;
+    this.#pools = new JobPools(
+      resolveServerOptions({ threadPoolSize, threadQueueLimit, processPoolSize, processQueueLimit, jobHeapMb, jobAbortGraceMs }),
+    );
   }
 
   /**
@@ -58,7 +64,7 @@ export class StandalonePools {
         onProgress?.(data);
         return !signal.aborted;
       },
-      // The pools never call it: their jobs are stopped from outside, not by yielding.
+      // The pools never call it: their jobs are stopped through their stop flags, not by yielding.
       yield: () => (signal.aborted ? Promise.reject(signal.reason) : new Promise((resolve) => setImmediate(resolve))),
     };
     return Promise.resolve(this.#pools.handler(job)(params, ctx));

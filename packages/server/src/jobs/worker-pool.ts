@@ -1,9 +1,12 @@
 import { Piscina } from 'piscina';
-import { HeartwireError, JobError, thrownMessage } from '@heartwire/core';
+import { AbortReason, HeartwireError, JobError, PayloadError, thrownMessage } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
-import { JobCall, type JobMessage, type JobRequest } from './protocol.js';
+import { AbortFlags } from './abort-flags.js';
+import { afterGrace } from './grace.js';
+import { JobCall, type JobRequest, type JobTask } from './protocol.js';
 import type { JobPool } from './pool.js';
-import type { WorkerJobMessage, WorkerTask } from './worker-entry.js';
+import { SlotGate } from './slot-gate.js';
+import type { WorkerJobMessage, WorkerReply, WorkerThreadData } from './worker-entry.js';
 
 export interface WorkerPoolOptions {
   /** worker-job.js, built. */
@@ -12,11 +15,13 @@ export interface WorkerPoolOptions {
   readonly queueLimit: number;
   /** V8 old-generation limit of each thread, in MiB; 0 keeps Node's default. */
   readonly heapMb: number;
+  /** How long a stopped job may run on before its thread is terminated, in ms. */
+  readonly graceMs: number;
   /** A thread died with no job on it (piscina's pool 'error'). */
   readonly onIdleCrash: (error: HeartwireError) => void;
 }
 
-/** A job on its way through the pool: its call, and how many of its messages arrived. */
+/** A job on its way through the pool: its call, and how many of its progress messages arrived. */
 interface Running {
   readonly call: JobCall;
   received: number;
@@ -25,27 +30,37 @@ interface Running {
 }
 
 /**
- * Jobs in worker threads, on piscina. Piscina does what matters here: a job
- * whose signal aborts while it runs has its thread terminated (a JavaScript
- * loop stops within milliseconds) and replaced; one that aborts while queued
- * is removed and never starts. The pool keeps `size` threads, so a
- * replacement is warm before the next job needs it. A job's progress and
- * outcome come over its thread's parentPort, tagged with its key (see
- * worker-entry.ts): a MessagePort made and transferred per job cost more than
- * a short job itself.
+ * Jobs in worker threads, on piscina. At most `size` run at once (a
+ * {@link SlotGate} in front of piscina, which keeps the queue), on `size + 1`
+ * threads: the one spare is warm, so when a thread must be replaced the next
+ * job takes the spare at once and the replacement starts in the background.
+ *
+ * When a call stops, its job is told through the pool's shared stop flags
+ * (abort-flags.ts) and given `graceMs` to return; one that does keeps its
+ * thread, one that does not has its thread terminated by piscina (the signal
+ * passed to `piscina.run` aborts only then). Either way the call fails with
+ * its reason at once. A job's progress comes over its thread's parentPort,
+ * tagged with its key, and its outcome in piscina's reply (see
+ * worker-entry.ts): a MessagePort made and transferred per job cost more
+ * than a short job itself.
  */
 export class WorkerPool implements JobPool {
-  private readonly pool: Piscina<WorkerTask, number>;
+  private readonly pool: Piscina<JobTask, WorkerReply>;
+  private readonly flags: AbortFlags;
+  private readonly slots: SlotGate;
   private readonly running = new Map<number, Running>();
-  private nextKey = 0;
+  private lastKey = 0;
 
   constructor(private readonly options: WorkerPoolOptions) {
+    this.flags = AbortFlags.create(options.size);
+    this.slots = new SlotGate(options.size);
     this.pool = new Piscina({
       filename: options.entry.href,
-      minThreads: options.size,
-      maxThreads: options.size,
-      // Piscina's own queue limit does not count tasks that carry a signal (every job here): see run().
+      minThreads: options.size + 1,
+      maxThreads: options.size + 1,
+      // The gate keeps the queue; piscina queues only while a replacement thread starts.
       maxQueue: Infinity,
+      workerData: { stopFlags: this.flags.buffer } satisfies WorkerThreadData,
       ...(options.heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: options.heapMb } } : {}),
     });
     // A thread that dies between jobs: piscina replaces it; without this listener the server would crash.
@@ -60,40 +75,74 @@ export class WorkerPool implements JobPool {
   }
 
   async run(request: JobRequest, ctx: CallContext): Promise<unknown> {
-    if (this.pool.queueSize >= this.options.queueLimit) {
+    if (this.slots.waiting >= this.options.queueLimit) {
       throw new JobError(
         'HW_ERR_QUEUE_FULL',
         `${this.options.queueLimit} jobs already wait for a worker thread (threadQueueLimit)`,
       );
     }
     const call = new JobCall(ctx);
-    const key = this.nextKey++;
+    const slot = await this.slots.acquire(call.signal);
+    // Keys stay positive int32s (what a stop flag holds); 0 is never a key.
+    const key = (this.lastKey = this.lastKey === 0x7fff_ffff ? 1 : this.lastKey + 1);
     const job: Running = { call, received: 0 };
     this.running.set(key, job);
-    let died: unknown;
-    try {
-      const posted = await this.pool.run({ ...request, key }, { signal: call.signal });
-      // The job posted its messages before piscina's answer, but on another port: the last may still be on its way.
-      // They come unless the call aborts or the pool closes meanwhile, and then nobody needs them.
-      if (job.received < posted && !call.signal.aborted) {
-        // Piscina unrefs an idle thread: this timer keeps the process up until they are in.
-        const hold = setInterval(() => {}, 60_000);
-        await new Promise<void>((arrived) => {
-          job.expected = { count: posted, arrived };
-          call.signal.addEventListener('abort', () => arrived(), { once: true });
-        }).finally(() => clearInterval(hold));
-      }
-    } catch (err) {
-      died = err;
-    } finally {
-      this.running.delete(key);
-    }
-    return call.result(() => threadDied(died));
+    const force = new AbortController();
+    let died: HeartwireError | undefined;
+    let cancelForce: (() => void) | undefined;
+    let ended!: () => void;
+    const settled = new Promise<void>((resolve) => (ended = resolve));
+    const onStop = (): void => {
+      this.flags.stop(slot, key, call.signal.reason);
+      cancelForce = afterGrace(this.options.graceMs, () => force.abort());
+      ended();
+    };
+    this.pool
+      .run({ ...request, key, slot }, { signal: force.signal })
+      .then(
+        async ({ posted, outcome }) => {
+          await this.allMessages(job, posted);
+          call.receive(outcome);
+        },
+        (err: unknown) => {
+          // Read now: once the slot is given back, another job's result may be marked in it.
+          died = this.flags.returned(slot, key)
+            ? new PayloadError('HW_ERR_ENCODE', "the job's result cannot be sent back: structured cloning refused it")
+            : threadDied(err);
+        },
+      )
+      .finally(() => {
+        call.signal.removeEventListener('abort', onStop);
+        cancelForce?.();
+        this.running.delete(key);
+        this.slots.release(slot);
+        ended();
+      });
+    if (call.signal.aborted) onStop();
+    else call.signal.addEventListener('abort', onStop, { once: true });
+    await settled;
+    return call.result(() => died ?? threadDied(undefined));
   }
 
   async close(): Promise<void> {
+    this.slots.close(new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down'));
     for (const job of this.running.values()) job.expected?.arrived();
     await this.pool.destroy();
+  }
+
+  /**
+   * The job posted its progress before piscina's answer, but on another port:
+   * the last may still be on their way. They come unless the call stops or the
+   * pool closes meanwhile, and then nobody needs them.
+   */
+  private async allMessages(job: Running, posted: number): Promise<void> {
+    if (job.received >= posted || job.call.signal.aborted) return;
+    // Piscina unrefs an idle thread: this timer keeps the process up until they are in.
+    const hold = setInterval(() => {}, 60_000);
+    await new Promise<void>((arrived) => {
+      job.expected = { count: posted, arrived };
+      job.call.signal.addEventListener('abort', () => arrived(), { once: true });
+    }).finally(() => clearInterval(hold));
   }
 }
 
