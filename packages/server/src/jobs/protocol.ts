@@ -42,7 +42,11 @@ export class JobCall {
   private outcome: JobMessage | { readonly type: 'failed'; readonly error: unknown } | undefined;
 
   constructor(private readonly ctx: CallContext) {
-    this.signal = AbortSignal.any([ctx.signal, this.stop.signal]);
+    // A listener, not AbortSignal.any(): one signal fewer per job, and Node 20 is slow to collect any()'s.
+    this.signal = this.stop.signal;
+    const callSignal = ctx.signal;
+    if (callSignal.aborted) this.stop.abort(callSignal.reason);
+    else callSignal.addEventListener('abort', () => this.stop.abort(callSignal.reason), { once: true, signal: this.stop.signal });
   }
 
   /** True once the job sent its outcome, or was stopped. */
