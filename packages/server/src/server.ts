@@ -115,7 +115,8 @@ export class HeartwireServer extends EventEmitter {
    * Registers the handler of `method`; a method has one. A function runs on
    * the main thread (it should `await ctx.yield()` between short slices); a
    * module named with {@link worker} runs in a worker thread or a child
-   * process that is stopped from outside when its client is gone.
+   * process: when its client is gone the job is told through `ctx.aborted`,
+   * and stopped from outside if it still runs after `jobAbortGraceMs`.
    */
   handle<P = any, R = unknown>(method: string, handler: Handler<P, R> | JobModule): this {
     if (typeof method !== 'string' || method.length === 0 || Buffer.byteLength(method) > this.options.maxMethodLength) {
