@@ -281,9 +281,9 @@ export class Endpoint implements FrameSink, FrameReceiver, LivenessDriver {
   // ---- output -----------------------------------------------------------
 
   /**
-   * Queues a frame; every frame of this turn of the event loop goes out in
-   * one write, right after it. Returns false once the socket's buffer is
-   * full, as `socket.write` does.
+   * Queues a frame; the frames of this turn of the event loop go out right
+   * after it, in one write per EARLY_FLUSH_BYTES or so. Returns false once
+   * the socket's buffer is full, as `socket.write` does.
    */
   write(type: number, stream: number, payload?: Uint8Array): boolean {
     if (!this.writable()) return false;

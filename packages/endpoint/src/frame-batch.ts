@@ -6,6 +6,15 @@ import { checkStreamId, FRAME_HEADER_BYTES, PING_PAYLOAD_BYTES } from '@heartwir
  */
 export const LARGE_PAYLOAD_BYTES = 16 * 1024;
 
+/**
+ * A batch that reaches this many bytes goes out at once instead of at the end
+ * of the turn. With many calls in flight on one connection, a whole turn's
+ * frames in one write make the two ends take turns: the peer waits while this
+ * side encodes the last of them. A few writes per turn let it start on the
+ * first ones meanwhile. (Set from bench:rate; see the README.)
+ */
+export const EARLY_FLUSH_BYTES = 2048;
+
 /** No sequence number: the frame carries `payloads[i]`. */
 const NO_SEQ = -1;
 
@@ -64,11 +73,11 @@ const pool: Queue[] = [];
 const POOL_MAX = 64;
 
 /**
- * Outbound frames queued for one write: every frame pushed during one turn
- * of the event loop goes out together when the deferred flush runs (or
- * earlier, when the adapter calls `flush`), so a burst of small frames (an
- * ACCEPTED and a RESULT per call, 64 calls at a time) costs one system call
- * instead of one each. Headers and small payloads are copied into a single
+ * Outbound frames queued for few writes: the frames pushed during one turn
+ * of the event loop go out together when the deferred flush runs, or when
+ * they reach {@link EARLY_FLUSH_BYTES}, or when the adapter calls `flush`;
+ * so a burst of small frames (an ACCEPTED and a RESULT per call, 64 calls at
+ * a time) costs a few system calls instead of one each. Headers and small payloads are copied into a single
  * buffer of exactly their size; a large payload follows as its own buffer,
  * uncopied. PING and PONG frames are written from their sequence number,
  * with no allocation of their own.
@@ -97,6 +106,8 @@ export class FrameBatch {
     checkStreamId(stream);
     this.add(type, stream, payload, NO_SEQ);
     this.queued += FRAME_HEADER_BYTES + (payload === undefined ? 0 : payload.byteLength);
+    // The turn's deferred flush still runs, and finds what came after this.
+    if (this.queued >= EARLY_FLUSH_BYTES) this.flush();
   }
 
   /** Queues a PING or PONG on stream 0 carrying sequence number `seq` (a u32). */

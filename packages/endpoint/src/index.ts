@@ -1,7 +1,7 @@
 export { nodeCodecHost } from './codec-host.js';
 export { closeConnection, closeSockets, type CloseMode, type ConnectionSockets } from './close.js';
 export { Endpoint, type EndpointLimits, type EndpointRole, type EndpointSockets } from './endpoint.js';
-export { FrameBatch, LARGE_PAYLOAD_BYTES, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
+export { EARLY_FLUSH_BYTES, FrameBatch, LARGE_PAYLOAD_BYTES, type FrameBatchOptions, type FrameSink } from './frame-batch.js';
 export {
   LivenessTimer,
   type LivenessDriver,

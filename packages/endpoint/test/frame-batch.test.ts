@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, encodePingPayload, FrameDecoder, FrameType, MAX_STREAM_ID, type Frame } from '@heartwire/core';
-import { FrameBatch, LARGE_PAYLOAD_BYTES } from '@heartwire/endpoint';
+import { EARLY_FLUSH_BYTES, FrameBatch, LARGE_PAYLOAD_BYTES } from '@heartwire/endpoint';
 import { hex, toHex } from '../../core/test/hex.js';
 
 /** A batch whose chunks and deferred flushes are recorded. */
@@ -20,11 +20,10 @@ class Recorded {
   );
 }
 
-/** Flushes the batch now and returns the chunks it wrote. */
+/** Flushes the batch now and returns every chunk it wrote, those it sent early on its own included. */
 function flushed(r: Recorded): Uint8Array[] {
-  r.chunks.length = 0;
   r.batch.flush();
-  return [...r.chunks];
+  return r.chunks.splice(0);
 }
 
 function joined(chunks: readonly Uint8Array[]): string {
@@ -77,10 +76,12 @@ describe('FrameBatch', () => {
     batch.push(FrameType.PROGRESS, 5, small);
     batch.pushPing(FrameType.PING, 2);
     const chunks = flushed(r);
-    expect(chunks).toHaveLength(3);
+    // Each payload over EARLY_FLUSH_BYTES sent the batch at once: the PING waited for the flush.
+    expect(chunks).toHaveLength(4);
     expect(chunks[1]).toBe(large);
     expect(chunks[0]?.byteLength).toBe(20);
-    expect(chunks[2]?.byteLength).toBe(10 + small.byteLength + 14);
+    expect(chunks[2]?.byteLength).toBe(10 + small.byteLength);
+    expect(chunks[3]?.byteLength).toBe(14);
     expect(joined(chunks)).toBe(
       joined([
         encodeFrame(FrameType.ACCEPTED, 3),
@@ -112,6 +113,18 @@ describe('FrameBatch', () => {
     const text = (frames: Frame[]) => frames.map((f) => `${f.type} ${f.stream} ${Buffer.from(f.payload).toString('hex')}`);
     expect(text(decoded)).toEqual(text(pushed));
     expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('sends the batch at once when it reaches EARLY_FLUSH_BYTES; the turn\'s flush sends what came after', () => {
+    const r = new Recorded();
+    const payload = payloadOf(100, 1);
+    const perFrame = 10 + payload.byteLength;
+    const frames = Math.ceil(EARLY_FLUSH_BYTES / perFrame);
+    for (let i = 1; i <= frames + 2; i++) r.batch.push(FrameType.RESULT, i, payload);
+    expect(r.chunks.map((c) => c.byteLength)).toEqual([frames * perFrame]);
+    expect(r.deferred).toHaveLength(1);
+    r.deferred[0]!();
+    expect(r.chunks.map((c) => c.byteLength)).toEqual([frames * perFrame, 2 * perFrame]);
   });
 
   it('flushes once per turn: the first frame defers a flush, and it sends everything queued by then', () => {
