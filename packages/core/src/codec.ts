@@ -49,24 +49,6 @@ export function resolveCodecLimits(limits: Partial<CodecLimits> = {}, optionPref
   return Object.freeze(out);
 }
 
-/**
- * MessagePack payload codec (the rules of PROTOCOL.md section 10). One encoder
- * and one decoder instance are reused for every payload (they are not
- * re-entrant, and neither call re-enters).
- *
- * - Integers: a `bigint` encodes as the smallest integer format that holds it
- *   (int64/uint64 past 2^53); an integer of any format decodes as a `number`
- *   when it is a safe integer, as a `bigint` otherwise, so no 64-bit id is
- *   rounded. Other numbers encode as float64.
- * - Map keys are strings, each once in its map: any other key, and a repeated
- *   key, are refused (a JavaScript object cannot keep `1` and `"1"` apart, nor
- *   two values of one key).
- * - Decoded objects cannot pollute prototypes: `__proto__` map keys are refused
- *   by @msgpack/msgpack, and a `constructor` key whose value is a map with a
- *   `prototype` key is refused here (the pair a careless deep merge follows to
- *   `Object.prototype`; fastify's secure-json-parse refuses the same two).
- * - Extensions: the timestamp only, as a `Date` ({@link PAYLOAD_EXTENSIONS}).
- */
 /** What a platform can lend a {@link PayloadCodec} for speed; the Node adapters lend both. */
 export interface CodecHost {
   /**
@@ -88,6 +70,24 @@ export interface CodecHost {
   readonly decodeUtf8?: (bytes: Uint8Array, start: number, end: number) => string;
 }
 
+/**
+ * MessagePack payload codec (the rules of PROTOCOL.md section 10). One encoder
+ * and one decoder instance are reused for every payload (they are not
+ * re-entrant, and neither call re-enters).
+ *
+ * - Integers: a `bigint` encodes as the smallest integer format that holds it
+ *   (int64/uint64 past 2^53); an integer of any format decodes as a `number`
+ *   when it is a safe integer, as a `bigint` otherwise, so no 64-bit id is
+ *   rounded. Other numbers encode as float64.
+ * - Map keys are strings, each once in its map: any other key, and a repeated
+ *   key, are refused (a JavaScript object cannot keep `1` and `"1"` apart, nor
+ *   two values of one key).
+ * - Decoded objects cannot pollute prototypes: `__proto__` map keys are refused
+ *   by @msgpack/msgpack, and a `constructor` key whose value is a map with a
+ *   `prototype` key is refused here (the pair a careless deep merge follows to
+ *   `Object.prototype`; fastify's secure-json-parse refuses the same two).
+ * - Extensions: the timestamp only, as a `Date` ({@link PAYLOAD_EXTENSIONS}).
+ */
 export class PayloadCodec {
   private readonly encoder: Encoder;
   /** Writes arrays whose items, not the array, are held to `maxDepth` (see {@link encodeTuple}). */
