@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '@heartwire/core';
+import { yieldToLoop } from '@heartwire/endpoint';
 import type { CallContext } from '../calls/handler.js';
 import { isJobModule, type JobModule } from './module.js';
 import { JobPools } from './pool-set.js';
@@ -65,7 +66,7 @@ export class StandalonePools {
         return !signal.aborted;
       },
       // The pools never call it: their jobs are stopped through their stop flags, not by yielding.
-      yield: () => (signal.aborted ? Promise.reject(signal.reason) : new Promise((resolve) => setImmediate(resolve))),
+      yield: () => yieldToLoop(signal),
     };
     return Promise.resolve(this.#pools.handler(job)(params, ctx));
   }
