@@ -18,9 +18,10 @@
  *
  * `kept` counts the trials whose job thread (or process) was still alive
  * afterwards: a cooperative stop keeps it, a forced one does not. For the
- * heartwire rows, before_verdict_* is the part of the job thread's figure
- * burned before the server stopped the call (it prints every thread's CPU at
- * that moment): detection, as against stopping.
+ * heartwire rows, verdict_* is the wall time from the kill (or cancel) to the
+ * server's verdict (it prints its clock then): detection, as against stopping.
+ * The first reading of the job's thread waits for its tick (see
+ * waste/cpu-time.ts): otherwise every figure would grow by up to 4 ms.
  *
  * Env: TRIALS (default 20 per row), JOB_MS (1000), SYSTEMS and CASES (comma
  * lists, to run part of the table). A run narrowed by SYSTEMS or CASES prints
@@ -157,8 +158,8 @@ interface Waste {
   readonly estimated: number;
   /** The job's thread (or process) was still alive once the server was quiet again. */
   readonly kept: boolean;
-  /** The part of `job` burned before the server's verdict (heartwire only): detection, as against stopping. */
-  readonly beforeVerdict: number | undefined;
+  /** Wall time from the kill (or cancel) to the server's verdict, in ms (heartwire only): detection, as against stopping. */
+  readonly verdictMs: number | undefined;
 }
 
 async function trial(system: WasteSystem, kase: WasteCase, server: { peer: Peer; port: number }, job: WasteJob): Promise<Waste> {
@@ -180,24 +181,24 @@ async function trial(system: WasteSystem, kase: WasteCase, server: { peer: Peer;
     const readers = [CpuTime.ofThread(tid as number), CpuTime.ofTree(server.peer.process.pid as number)];
     try {
       const printed = server.peer.printed;
-      const start = readers.map((r) => r.read());
+      const start = [readers[0]!.readAfterTick(), readers[1]!.read()];
+      const goneAt = process.hrtime.bigint();
       if (kase === 'cancel') client.send('cancel');
       else client.process.kill(kase === 'sigstop' ? 'SIGSTOP' : 'SIGKILL');
       const [jobWaste, serverWaste] = await untilQuiet(readers, start, JOB_MS * 3 + 5000);
-      let beforeVerdict: number | undefined;
+      let verdictMs: number | undefined;
       // No verdict comes for a call that ended first: the warm-up job, or a main-thread job blocked
       // in pbkdf2Sync until its end, which reads the FIN only after its result.
       if (system.startsWith('heartwire')) {
-        const line = await server.peer.next((l) => typeof l.verdict === 'object', `${system} verdict`, 1000, printed).catch(() => undefined);
-        const atVerdict = (line?.verdict as Record<string, number> | undefined)?.[tid as number];
-        if (atVerdict !== undefined) beforeVerdict = Math.min(jobWaste!, atVerdict - start[0]!);
+        const line = await server.peer.next((l) => typeof l.verdict === 'string', `${system} verdict`, 1000, printed).catch(() => undefined);
+        if (line !== undefined) verdictMs = Number(BigInt(line.verdict as string) - goneAt) / 1e6;
       }
       return {
         job: jobWaste!,
         server: serverWaste!,
         estimated: readers[0]!.estimatedMs,
         kept: running(tid as number),
-        beforeVerdict,
+        verdictMs,
       };
     } finally {
       for (const reader of readers) reader.close();
@@ -255,8 +256,8 @@ async function main(): Promise<void> {
     whole_p50_ms: number;
     whole_p99_ms: number;
     kept: number;
-    before_verdict_p50_ms?: number;
-    before_verdict_p99_ms?: number;
+    verdict_p50_ms?: number;
+    verdict_p99_ms?: number;
   }> = [];
   const began = performance.now();
   for (const [system, systemCases] of ROWS) {
@@ -273,7 +274,7 @@ async function main(): Promise<void> {
         const s = summarize(samples.map((w) => w.job));
         const whole = summarize(samples.map((w) => w.server));
         const kept = samples.filter((w) => w.kept).length;
-        const before = summarize(samples.flatMap((w) => (w.beforeVerdict === undefined ? [] : [w.beforeVerdict])));
+        const verdict = summarize(samples.flatMap((w) => (w.verdictMs === undefined ? [] : [w.verdictMs])));
         rows.push({
           system,
           case: kase,
@@ -284,12 +285,12 @@ async function main(): Promise<void> {
           whole_p50_ms: round(whole.p50, 1),
           whole_p99_ms: round(whole.p99, 1),
           kept,
-          ...(before.trials > 0 ? { before_verdict_p50_ms: round(before.p50, 1), before_verdict_p99_ms: round(before.p99, 1) } : {}),
+          ...(verdict.trials > 0 ? { verdict_p50_ms: round(verdict.p50, 1), verdict_p99_ms: round(verdict.p99, 1) } : {}),
         });
         console.log(
           `  ${system} ${kase}: job thread p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)} / max ${s.max.toFixed(1)} ms;` +
             ` whole server p50 ${whole.p50.toFixed(1)} / p99 ${whole.p99.toFixed(1)} ms; thread kept ${kept}/${s.trials};` +
-            (before.trials > 0 ? ` of the job's, before the verdict p50 ${before.p50.toFixed(1)} / p99 ${before.p99.toFixed(1)} ms;` : '') +
+            (verdict.trials > 0 ? ` verdict after p50 ${verdict.p50.toFixed(1)} / p99 ${verdict.p99.toFixed(1)} ms of wall time;` : '') +
             ` estimated for an exiting thread: at most ${Math.max(...samples.map((w) => w.estimated)).toFixed(1)} ms`,
         );
       }

@@ -4,8 +4,6 @@
 // the job's { tid } from the server's first message.
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import * as grpc from '@grpc/grpc-js';
-import { connect } from '@heartwire/client';
 
 const { system, port, job, grpcPath, grpcOptions } = JSON.parse(process.argv[2]);
 const print = (event, fields) => process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
@@ -24,6 +22,9 @@ if (system === 'naive-net') {
   socket.on('data', (chunk) => started || onStarted(JSON.parse(chunk.toString().split('\n', 1)[0])));
   go = () => socket.write(`${JSON.stringify(job)}\n`);
 } else if (system === 'grpc-js') {
+  // Each client loads only its own library: a killed process's kernel frees its memory before its
+  // FIN leaves, so a client carrying another system's modules would be detected later.
+  const grpc = await import('@grpc/grpc-js');
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), grpcOptions);
   client.waitForReady(Date.now() + 10_000, (err) => (err ? process.exit(1) : print('ready')));
   go = () => {
@@ -34,6 +35,7 @@ if (system === 'naive-net') {
     cancel = () => call.cancel();
   };
 } else {
+  const { connect } = await import('@heartwire/client');
   const client = await connect({ host: '127.0.0.1', port });
   print('ready');
   go = () => {

@@ -3,7 +3,8 @@
  * { system, heartbeatMs, silentMs }). Each runs the same job, a 'spin' loop
  * of `ms` (checking ctx.aborted for 'coop') or one pbkdf2Sync of `iterations`
  * ('native'), and prints { port } once it listens; a heartwire server also
- * prints { verdict } with every thread's CPU when it stops a call.
+ * prints { verdict } when it stops a call: process.hrtime.bigint() then
+ * (CLOCK_MONOTONIC, one clock for every process of the machine).
  * bench/waste.ts measures this process's CPU.
  */
 import { pbkdf2Sync } from 'node:crypto';
@@ -14,7 +15,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { createServer, worker, type CallContext } from '@heartwire/server';
 import { benchService, keepaliveOptions } from '../lib/grpc.js';
-import { cpuByThread, threadSelf } from './cpu-time.js';
+import { threadSelf } from './cpu-time.js';
 
 export type WasteSystem =
   | 'heartwire-worker'
@@ -105,10 +106,10 @@ if (system === 'naive-net') {
     listening(port);
   });
 } else {
-  // The CPU of every thread at the moment the server stopped the call: the bench splits the job's
-  // waste into before the verdict (detection) and after it (stopping).
+  // When the server stopped the call: the bench times detection from the kill to here. The
+  // subscriber runs before the job is told to stop, so it reads a clock and nothing else.
   diagnostics.subscribe('heartwire:server:call:abort', () => {
-    process.stdout.write(`${JSON.stringify({ verdict: cpuByThread(process.pid) })}\n`);
+    process.stdout.write(`${JSON.stringify({ verdict: String(process.hrtime.bigint()) })}\n`);
   });
   const server = createServer({ heartbeatMs, silentMs, threadPoolSize: 1, processPoolSize: 1 });
   const module = new URL('./job.mjs', import.meta.url);
