@@ -6,9 +6,9 @@
  * starts it, and 100 ms into the job the client is killed (SIGKILL), frozen
  * (SIGSTOP) or cancels through its API. The `-coop` systems run the loop in a
  * worker thread or child process checking `ctx.throwIfAborted()` on every
- * turn; the others never check. From that moment the bench reads CPU time
- * from the kernel's own accounting (see waste/cpu-time.ts) every 2 ms until
- * it has stopped rising for 100 ms, twice over:
+ * turn; the others never check. From the moment the client goes, the bench
+ * reads CPU time from the kernel's own accounting (see waste/cpu-time.ts)
+ * every 2 ms until it has stopped rising for 100 ms, twice over:
  *
  * - the thread running the job: what the job itself burned after its client
  *   was gone (p50_ms, p99_ms, max_ms);
@@ -22,6 +22,9 @@
  * server's verdict (it prints its clock then): detection, as against stopping.
  * The first reading of the job's thread waits for its tick (see
  * waste/cpu-time.ts): otherwise every figure would grow by up to 4 ms.
+ *
+ * Each case starts with one trial that is not counted: it warms the stop
+ * path (JIT, lazily created pools) as users' servers are warm.
  *
  * Env: TRIALS (default 20 per row), JOB_MS (1000), SYSTEMS and CASES (comma
  * lists, to run part of the table). A run narrowed by SYSTEMS or CASES prints
@@ -187,8 +190,8 @@ async function trial(system: WasteSystem, kase: WasteCase, server: { peer: Peer;
       else client.process.kill(kase === 'sigstop' ? 'SIGSTOP' : 'SIGKILL');
       const [jobWaste, serverWaste] = await untilQuiet(readers, start, JOB_MS * 3 + 5000);
       let verdictMs: number | undefined;
-      // No verdict comes for a call that ended first: the warm-up job, or a main-thread job blocked
-      // in pbkdf2Sync until its end, which reads the FIN only after its result.
+      // No verdict comes for a main-thread job blocked in pbkdf2Sync until its end: it reads the FIN
+      // only after its result.
       if (system.startsWith('heartwire')) {
         const line = await server.peer.next((l) => typeof l.verdict === 'string', `${system} verdict`, 1000, printed).catch(() => undefined);
         if (line !== undefined) verdictMs = Number(BigInt(line.verdict as string) - goneAt) / 1e6;
@@ -264,11 +267,12 @@ async function main(): Promise<void> {
     if (!systems.includes(system)) continue;
     const server = await startServer(system);
     try {
-      // One job to warm the server (JIT, lazily created pools) before anything is measured.
-      await trial(system, 'sigkill', server, { kind: 'spin', ms: 50 });
       for (const kase of systemCases.filter((c) => cases.includes(c))) {
         const loop = system.endsWith('-coop') ? 'coop' : 'spin';
         const job: WasteJob = kase === 'native-sync' ? { kind: 'native', iterations } : { kind: loop, ms: JOB_MS };
+        // One trial of the same case, not counted, warms what it runs (lazily created pools, and the
+        // JIT on the stop path, which cost a measured first trial up to twice the others).
+        await trial(system, kase, server, job);
         const samples: Waste[] = [];
         for (let i = 0; i < TRIALS; i++) samples.push(await trial(system, kase, server, job));
         const s = summarize(samples.map((w) => w.job));
