@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HeartwireError } from '@heartwire/core';
 import type { CallContext } from '../src/calls/handler.js';
+import { WORKER_ENTRY } from '../src/jobs/entries.js';
 import { WorkerPool } from '../src/jobs/worker-pool.js';
 import { Waiter } from '../../../test/harness/waiter.js';
 
@@ -14,7 +15,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function context(): CallContext {
+function context(onProgress: (data: unknown) => void = () => {}): CallContext {
   const signal = new AbortController().signal;
   return {
     method: 'job',
@@ -24,9 +25,16 @@ function context(): CallContext {
     throwIfAborted: () => {},
     remoteAddress: undefined,
     remotePort: undefined,
-    progress: () => true,
+    progress: (data) => {
+      onProgress(data);
+      return true;
+    },
     yield: () => Promise.resolve(),
   };
+}
+
+function request(params: Record<string, unknown>) {
+  return { module: fixture('jobs.mjs').href, params, method: 'job', id: 1 };
 }
 
 describe('WorkerPool', () => {
@@ -45,15 +53,30 @@ describe('WorkerPool', () => {
       },
     });
     cleanups.push(() => pool.close());
-    const request = { module: fixture('jobs.mjs').href, params: { kind: 'echo', value: 1 }, method: 'job', id: 1 };
+    const echo = request({ kind: 'echo', value: 1 });
     // The first job starts two threads (one for it, the spare); the first to die fails it.
-    await expect(pool.run(request, context())).rejects.toMatchObject({ code: 'HW_ERR_WORKER_CRASHED', message: /cannot start/ });
+    await expect(pool.run(echo, context())).rejects.toMatchObject({ code: 'HW_ERR_WORKER_CRASHED', message: /cannot start/ });
     await waiter.until(() => (crashes.length >= 2 ? true : undefined), 'the spare to die too', 10_000);
     // No spare is started any more: the next job starts one thread, for itself, which dies and fails it.
-    await expect(pool.run(request, context())).rejects.toMatchObject({ code: 'HW_ERR_WORKER_CRASHED' });
+    await expect(pool.run(echo, context())).rejects.toMatchObject({ code: 'HW_ERR_WORKER_CRASHED' });
     await waiter.until(() => (crashes.length >= 3 ? true : undefined), 'the third thread to die', 10_000);
     await pool.close();
     expect(crashes).toHaveLength(3);
+  });
+
+  it('close() fails the running and the queued job with HW_ERR_SERVER_SHUTDOWN and resolves once its threads are gone', async () => {
+    const pool = new WorkerPool({ entry: WORKER_ENTRY, size: 1, queueLimit: 10, heapMb: 0, graceMs: 5, onIdleCrash: () => {} });
+    cleanups.push(() => pool.close());
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const spin = pool.run(request({ kind: 'spin', tag: 'closed', ms: 20_000 }), context(() => started()));
+    const queued = pool.run(request({ kind: 'echo', value: 'never' }), context());
+    await running;
+    const closed = pool.close();
+    await expect(spin).rejects.toMatchObject({ code: 'HW_ERR_SERVER_SHUTDOWN' });
+    await expect(queued).rejects.toMatchObject({ code: 'HW_ERR_SERVER_SHUTDOWN' });
+    await closed;
+    await expect(pool.run(request({ kind: 'echo', value: 'late' }), context())).rejects.toMatchObject({ code: 'HW_ERR_SERVER_SHUTDOWN' });
   });
 
   it('keeps the process alive while a job runs, and lets it exit once its threads are idle', async () => {
