@@ -83,7 +83,7 @@ describe('a thread job that checks ctx.aborted', () => {
     client.kill('SIGKILL');
     expect((await events.abort()).reason.code).toBe('HW_ERR_PEER_CLOSED');
     await beacons.stopped(beacon);
-    // Piscina gives a job the first idle thread it knows: the kept one, not the spare.
+    // The pool gives a job the thread that ended a job last: the kept one, not the spare.
     expect((await nextPlace(port)).threadId).toBe(place.threadId);
   });
 

@@ -1,9 +1,11 @@
+import diagnostics from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, worker, type HeartwireServer, type ServerOptions } from '@heartwire/server';
+import { createServer, worker, type HeartwireServer, type PoolCrashMessage, type ServerOptions } from '@heartwire/server';
 import { ChildClient } from './harness/child.js';
 import { JobBeacons } from './harness/job-beacons.js';
 import { ServerEvents, startServer } from './harness/server.js';
+import { Waiter } from './harness/waiter.js';
 
 const JOBS = new URL('./fixtures/jobs.mjs', import.meta.url);
 /** How long a queued call waits for the one thread, from its ACCEPTED: well past a 400 ms silent bound. */
@@ -169,18 +171,21 @@ describe('jobs in worker threads', () => {
 });
 
 describe('a failing job in a worker thread fails its call only', () => {
-  it('throw → HW_ERR_HANDLER with its message; a HeartwireError keeps its code; an unsendable result → HW_ERR_ENCODE', async () => {
+  it('throw → HW_ERR_HANDLER with its message; a HeartwireError keeps its code; an unsendable result → HW_ERR_ENCODE; the thread is kept', async () => {
     const { port } = await setup();
     const child = await connected(port);
-    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'throw', message: 'bad input 42' } });
-    child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'throw-coded', message: 'no way' } });
-    child.send({ cmd: 'call', id: 3, method: 'job', params: { kind: 'unsendable' } });
-    expect(await child.waitFor('error', (e) => e.id === 1)).toMatchObject({ code: 'HW_ERR_HANDLER', message: 'bad input 42' });
-    expect(await child.waitFor('error', (e) => e.id === 2)).toMatchObject({ code: 'APP_ERR_NOPE', message: 'no way' });
-    expect((await child.waitFor('error', (e) => e.id === 3)).code).toBe('HW_ERR_ENCODE');
-    // The thread that could not send it died of it (its reply failed): the pool goes on.
-    child.send({ cmd: 'call', id: 4, method: 'job', params: { kind: 'echo', value: 'after' } });
-    expect((await child.waitFor('result', (e) => e.id === 4)).value).toMatchObject({ echo: 'after' });
+    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'echo', value: 'before' } });
+    const before = (await child.waitFor('result', (e) => e.id === 1)).value as { threadId: number };
+    child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'throw', message: 'bad input 42' } });
+    child.send({ cmd: 'call', id: 3, method: 'job', params: { kind: 'throw-coded', message: 'no way' } });
+    child.send({ cmd: 'call', id: 4, method: 'job', params: { kind: 'unsendable' } });
+    expect(await child.waitFor('error', (e) => e.id === 2)).toMatchObject({ code: 'HW_ERR_HANDLER', message: 'bad input 42' });
+    expect(await child.waitFor('error', (e) => e.id === 3)).toMatchObject({ code: 'APP_ERR_NOPE', message: 'no way' });
+    expect((await child.waitFor('error', (e) => e.id === 4)).code).toBe('HW_ERR_ENCODE');
+    // The thread caught the DataCloneError and sent the error instead: none of these cost it.
+    // (The pool gives a job the thread that ended a job last, never the spare while that one is free.)
+    child.send({ cmd: 'call', id: 5, method: 'job', params: { kind: 'echo', value: 'after' } });
+    expect((await child.waitFor('result', (e) => e.id === 5)).value).toMatchObject({ echo: 'after', threadId: before.threadId });
   });
 
   it('process.exit, an uncaught error, the heap limit → HW_ERR_WORKER_*; each time the pool recovers and the next call succeeds; other calls are untouched', async () => {
@@ -191,7 +196,7 @@ describe('a failing job in a worker thread fails its call only', () => {
     const bystander = await connected(port);
     bystander.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'spin', tag: 'bystander', ms: 100 } });
     const cases = [
-      { kind: 'exit', code: 'HW_ERR_WORKER_CRASHED', message: /exited with code: 3/ },
+      { kind: 'exit', code: 'HW_ERR_WORKER_CRASHED', message: /exited with code 3/ },
       { kind: 'uncaught', code: 'HW_ERR_WORKER_CRASHED', message: /thrown outside the job/ },
       { kind: 'oom', code: 'HW_ERR_WORKER_OUT_OF_MEMORY', message: /out of memory/ },
     ];
@@ -209,6 +214,32 @@ describe('a failing job in a worker thread fails its call only', () => {
     expect((await bystander.waitFor('result', (e) => e.id === 1)).value).toEqual({ done: 'bystander' });
     expect([...child.events, ...bystander.events].filter((e) => e.event === 'closed')).toEqual([]);
     expect(events.closes).toEqual([]);
+  });
+});
+
+describe('a thread that dies between jobs', () => {
+  it('is published on heartwire:server:pool:crash and replaced; the next call succeeds', async () => {
+    const crashes: PoolCrashMessage[] = [];
+    const waiter = new Waiter();
+    const onCrash = (message: unknown): void => {
+      crashes.push(message as PoolCrashMessage);
+      waiter.wake();
+    };
+    diagnostics.subscribe('heartwire:server:pool:crash', onCrash);
+    cleanups.push(() => {
+      diagnostics.unsubscribe('heartwire:server:pool:crash', onCrash);
+    });
+    const { port } = await setup();
+    const child = await connected(port);
+    child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'exit-later' } });
+    expect((await child.waitFor('result', (e) => e.id === 1)).value).toBe('returned');
+    const crash = await waiter.until(() => crashes[0], 'pool crash', 5000);
+    expect(crash.isolation).toBe('thread');
+    expect(crash.error.code).toBe('HW_ERR_WORKER_CRASHED');
+    expect(crash.error.message).toMatch(/exited with code 7/);
+    child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'echo', value: 'again' } });
+    expect((await child.waitFor('result', (e) => e.id === 2)).value).toMatchObject({ echo: 'again' });
+    expect(crashes).toHaveLength(1);
   });
 });
 

@@ -24,12 +24,8 @@ const STOP_CODES: readonly (AbortCode | PayloadErrorCode)[] = [
 ];
 const PAYLOAD: ReadonlySet<string> = new Set(PAYLOAD_CODES);
 
-/**
- * Cells per slot: the key of the job stopped in it, its code's index in
- * STOP_CODES, and the key of the job that last returned a result in it (see
- * {@link AbortFlags.returned}).
- */
-const CELLS = 3;
+/** Cells per slot: the key of the job stopped in it, and its code's index in STOP_CODES. */
+const CELLS = 2;
 
 /**
  * The stop flags of a pool, in one `SharedArrayBuffer` made once and handed
@@ -65,19 +61,6 @@ export class AbortFlags {
     Atomics.store(this.cells, slot * CELLS + 1, stopCodeIndex(reason));
     Atomics.store(this.cells, slot * CELLS, key);
     Atomics.notify(this.cells, slot * CELLS);
-  }
-
-  /** Said by a thread whose job `key` returned a result, just before piscina's reply carries it. */
-  markReturned(slot: number, key: number): void {
-    Atomics.store(this.cells, slot * CELLS + 2, key);
-  }
-
-  /**
-   * Whether job `key` returned a result: a thread that dies after that died
-   * sending it (a result structured cloning refuses), not in the job.
-   */
-  returned(slot: number, key: number): boolean {
-    return Atomics.load(this.cells, slot * CELLS + 2) === key;
   }
 
   /** The reason the job in `slot` was stopped with, rebuilt from its code. */

@@ -1,6 +1,6 @@
 import { AbortReason, HeartwireError } from '@heartwire/core';
 import { channels } from '../diagnostics.js';
-import type { Handler } from '../calls/handler.js';
+import type { CallContext, Handler } from '../calls/handler.js';
 import { PROCESS_ENTRY, WORKER_ENTRY } from './entries.js';
 import type { JobIsolation, JobModule } from './module.js';
 import type { JobPool } from './pool.js';
@@ -21,8 +21,12 @@ export class JobPools {
 
   /** The handler that runs each call of a method in `job`'s module, in its pool. */
   handler(job: JobModule): Handler {
-    return (params, ctx) =>
-      this.pool(job.isolation).run({ module: job.module, params, method: ctx.method, id: ctx.id }, ctx);
+    return (params, ctx) => this.run(job, params, ctx);
+  }
+
+  /** Runs `job`'s module on `params` in its pool, for the call `ctx`. */
+  run(job: JobModule, params: unknown, ctx: CallContext): Promise<unknown> {
+    return this.pool(job.isolation).run({ module: job.module, params, method: ctx.method, id: ctx.id }, ctx);
   }
 
   close(): Promise<void> {

@@ -27,7 +27,6 @@ interface Job {
   readonly call: JobCall;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
-  readonly detach: () => void;
   child: ChildProcess | undefined;
   key: number;
 }
@@ -67,8 +66,7 @@ export class ProcessPool implements JobPool {
   constructor(private readonly options: ProcessPoolOptions) {}
 
   run(request: JobRequest, ctx: CallContext): Promise<unknown> {
-    const call = new JobCall(ctx);
-    if (call.signal.aborted) return Promise.reject(call.signal.reason);
+    if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason);
     if (this.closed !== undefined) return Promise.reject(shutdownError());
     // Queued jobs that a free place will take at once do not wait behind a running job.
     const waiting = this.queue.length - Math.max(0, this.options.size - this.busy);
@@ -78,17 +76,14 @@ export class ProcessPool implements JobPool {
       );
     }
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => this.abort(job);
       const job: Job = {
         request,
-        call,
+        call: new JobCall(ctx, () => this.abort(job)),
         resolve,
         reject,
-        detach: () => call.signal.removeEventListener('abort', onAbort),
         child: undefined,
         key: 0,
       };
-      call.signal.addEventListener('abort', onAbort, { once: true });
       this.queue.push(job);
       this.dispatch();
     });
@@ -179,7 +174,7 @@ export class ProcessPool implements JobPool {
       if (at !== -1) this.queue.splice(at, 1);
     } else if (this.running.get(child) === job) {
       this.running.delete(child);
-      stopPipe(child).write(stopRecord(job.key, stopCodeIndex(job.call.signal.reason)));
+      stopPipe(child).write(stopRecord(job.key, stopCodeIndex(job.call.reason)));
       this.stopping.set(child, () => {});
       const cancel = afterGrace(this.options.graceMs, () => this.kill(child));
       if (this.stopping.has(child)) this.stopping.set(child, cancel);
@@ -229,7 +224,7 @@ function stopPipe(child: ChildProcess): Writable {
 
 /** Settles `job`'s promise with its call's result, or the error its call fails with (`died`, if it left no outcome). */
 function finish(job: Job, died?: HeartwireError): void {
-  job.detach();
+  job.call.detach();
   try {
     job.resolve(job.call.result(() => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's process sent no outcome")));
   } catch (err) {

@@ -28,34 +28,51 @@ export type JobMessage =
   | { readonly type: 'result'; readonly value: unknown }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
-/** What a child process of the process pool sends once it listens for requests, before any job's messages. */
+/** What a pool's worker thread or child process sends once it listens for requests, before any job's messages. */
 export const READY = Object.freeze({ type: 'ready' as const });
 
 /**
  * The main-thread side of one job: forwards its progress to the call, keeps
- * its outcome, and owns the signal the pool watches, which aborts with the
- * call or when the call cannot go on (a progress the client cannot receive).
+ * its outcome, and tells its pool once the job must stop: when the call's
+ * signal aborts, or when the call cannot go on (a progress the client cannot
+ * receive). It listens to the call's signal itself (it is the listener, so
+ * no closure and no signal are made per job) until {@link detach}.
  */
 export class JobCall {
-  readonly signal: AbortSignal;
-  private readonly stop = new AbortController();
   private outcome: JobMessage | { readonly type: 'failed'; readonly error: unknown } | undefined;
+  private stoppedWith: { readonly reason: unknown } | undefined;
 
-  constructor(private readonly ctx: CallContext) {
-    // A listener, not AbortSignal.any(): one signal fewer per job, and Node 20 is slow to collect any()'s.
-    this.signal = this.stop.signal;
-    const callSignal = ctx.signal;
-    if (callSignal.aborted) this.stop.abort(callSignal.reason);
-    else callSignal.addEventListener('abort', () => this.stop.abort(callSignal.reason), { once: true, signal: this.stop.signal });
+  /** `onStop` is called once, when the job must stop, unless the call was already stopped when made. */
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly onStop: (call: JobCall) => void,
+  ) {
+    if (ctx.signal.aborted) this.stoppedWith = { reason: ctx.signal.reason };
+    else ctx.signal.addEventListener('abort', this, { once: true });
   }
 
-  /** True once the job sent its outcome, or was stopped. */
-  get settled(): boolean {
-    return this.outcome !== undefined || this.signal.aborted;
+  /** True once the job must stop; {@link reason} says why. */
+  get stopped(): boolean {
+    return this.stoppedWith !== undefined;
+  }
+
+  /** Why the job must stop: the call's abort reason, or the error of a progress the client could not take. */
+  get reason(): unknown {
+    return this.stoppedWith?.reason;
+  }
+
+  /** The call's signal aborted (EventListener). */
+  handleEvent(): void {
+    this.stop(this.ctx.signal.reason);
+  }
+
+  /** The job ended: stop listening to the call's signal, which may outlive it (a caller's own signal). */
+  detach(): void {
+    this.ctx.signal.removeEventListener('abort', this);
   }
 
   receive(message: JobMessage): void {
-    if (this.settled) return;
+    if (this.outcome !== undefined || this.stoppedWith !== undefined) return;
     if (message.type !== 'progress') {
       this.outcome = message;
       return;
@@ -65,7 +82,7 @@ export class JobCall {
     } catch (err) {
       // The call fails with the encoder's error, and its job is stopped: nobody can use its work.
       this.outcome = { type: 'failed', error: err };
-      this.stop.abort(err);
+      this.stop(err);
     }
   }
 
@@ -81,5 +98,11 @@ export class JobCall {
     if (outcome === undefined || outcome.type === 'progress') throw ifMissing();
     if (outcome.type === 'error') throw new HeartwireError(outcome.code, outcome.message);
     return outcome.value;
+  }
+
+  private stop(reason: unknown): void {
+    if (this.stoppedWith !== undefined) return;
+    this.stoppedWith = { reason };
+    this.onStop(this);
   }
 }

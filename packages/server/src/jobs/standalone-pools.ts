@@ -50,29 +50,46 @@ export class StandalonePools {
    */
   run(job: JobModule, params: unknown, options: StandaloneRunOptions): Promise<unknown> {
     if (!isJobModule(job)) throw new InvalidOptionError('job must be made by worker()');
-    const { signal, onProgress } = options;
-    const ctx: CallContext = {
-      method: options.method ?? '',
-      id: options.id ?? 0,
-      signal,
-      get aborted() {
-        return signal.aborted;
-      },
-      throwIfAborted: () => signal.throwIfAborted(),
-      remoteAddress: undefined,
-      remotePort: undefined,
-      progress(data) {
-        onProgress?.(data);
-        return !signal.aborted;
-      },
-      // The pools never call it: their jobs are stopped through their stop flags, not by yielding.
-      yield: () => yieldToLoop(signal),
-    };
-    return Promise.resolve(this.#pools.handler(job)(params, ctx));
+    return this.#pools.run(job, params, new StandaloneContext(options));
   }
 
   /** Stops every job and the threads or processes; resolves once they are gone. */
   close(): Promise<void> {
     return this.#pools.close();
+  }
+}
+
+/** The `ctx` of one job run by {@link StandalonePools.run}: methods on a class, so a job makes one object, not a closure each. */
+class StandaloneContext implements CallContext {
+  readonly method: string;
+  readonly id: number;
+  readonly signal: AbortSignal;
+  readonly remoteAddress = undefined;
+  readonly remotePort = undefined;
+  readonly #onProgress: ((data: unknown) => void) | undefined;
+
+  constructor(options: StandaloneRunOptions) {
+    this.method = options.method ?? '';
+    this.id = options.id ?? 0;
+    this.signal = options.signal;
+    this.#onProgress = options.onProgress;
+  }
+
+  get aborted(): boolean {
+    return this.signal.aborted;
+  }
+
+  throwIfAborted(): void {
+    this.signal.throwIfAborted();
+  }
+
+  progress(data: unknown): boolean {
+    this.#onProgress?.(data);
+    return !this.signal.aborted;
+  }
+
+  /** The pools never call it: their jobs are stopped through their stop flags, not by yielding. */
+  yield(): Promise<void> {
+    return yieldToLoop(this.signal);
   }
 }

@@ -1,12 +1,10 @@
-import { Piscina } from 'piscina';
-import { AbortReason, HeartwireError, JobError, PayloadError, thrownMessage } from '@heartwire/core';
+import { AbortReason, HeartwireError, JobError } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { AbortFlags } from './abort-flags.js';
 import { afterGrace } from './grace.js';
-import { JobCall, type JobRequest, type JobTask } from './protocol.js';
+import { noop, PoolThread, type PoolThreadEvents } from './pool-thread.js';
+import { JobCall, type JobMessage, type JobRequest, type READY } from './protocol.js';
 import type { JobPool } from './pool.js';
-import { SlotGate } from './slot-gate.js';
-import type { WorkerJobMessage, WorkerReply, WorkerThreadData } from './worker-entry.js';
 
 export interface WorkerPoolOptions {
   /** worker-job.js, built. */
@@ -17,139 +15,223 @@ export interface WorkerPoolOptions {
   readonly heapMb: number;
   /** How long a stopped job may run on before its thread is terminated, in ms. */
   readonly graceMs: number;
-  /** A thread died with no job on it (piscina's pool 'error'). */
+  /** A thread died with no job on it. */
   readonly onIdleCrash: (error: HeartwireError) => void;
 }
 
-/** A job on its way through the pool: its call, and how many of its progress messages arrived. */
-interface Running {
-  readonly call: JobCall;
-  received: number;
-  /** Set once piscina answered before the job's last messages came in: how many to wait for, and who waits. */
-  expected?: { readonly count: number; readonly arrived: () => void };
+/** A call's job, from `run` until it settles: the call itself, where it runs, and who waits for it. */
+export class ThreadJob extends JobCall {
+  /** Set once a thread took it. */
+  thread: PoolThread | undefined;
+
+  constructor(
+    ctx: CallContext,
+    onStop: (call: JobCall) => void,
+    readonly request: JobRequest,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (err: unknown) => void,
+  ) {
+    super(ctx, onStop);
+  }
 }
 
 /**
- * Jobs in worker threads, on piscina. At most `size` run at once (a
- * {@link SlotGate} in front of piscina, which keeps the queue), on `size + 1`
- * threads: the one spare is warm, so when a thread must be replaced the next
- * job takes the spare at once and the replacement starts in the background.
+ * Jobs in worker threads, one job per thread at a time. At most `size` run
+ * at once (stopping ones included), and the pool keeps one started thread
+ * beyond those it needs: a terminated thread's next job takes the spare at
+ * once while a new thread starts in the background.
+ *
+ * Each thread has one channel, its own port: one message per job goes in,
+ * its progress and then its outcome come back, in order (worker-entry.ts).
+ * Nothing is made per job beyond the job's record and its promise: the hop
+ * to a thread and back is most of what a short job costs (README, "Where
+ * jobs run").
  *
  * When a call stops, its job is told through the pool's shared stop flags
- * (abort-flags.ts) and given `graceMs` to return; one that does keeps its
- * thread, one that does not has its thread terminated by piscina (the signal
- * passed to `piscina.run` aborts only then). Either way the call fails with
- * its reason at once. A job's progress comes over its thread's parentPort,
- * tagged with its key, and its outcome in piscina's reply (see
- * worker-entry.ts): a MessagePort made and transferred per job cost more
- * than a short job itself.
+ * (abort-flags.ts) and given `graceMs` to end; one that does keeps its
+ * thread, one that does not has its thread terminated. Either way the call
+ * fails with its reason at once. A job that stops while queued leaves the
+ * queue and never starts. Idle threads do not keep the process alive.
  */
 export class WorkerPool implements JobPool {
-  private readonly pool: Piscina<JobTask, WorkerReply>;
   private readonly flags: AbortFlags;
-  private readonly slots: SlotGate;
-  private readonly running = new Map<number, Running>();
+  /** Stop-flag slots no job holds. */
+  private readonly free: number[];
+  /** Threads not terminated by the pool, started or starting. */
+  private readonly threads = new Set<PoolThread>();
+  /** Threads the pool terminated that have not exited yet: no longer counted, already replaced. */
+  private readonly ending = new Set<PoolThread>();
+  /** Ready threads with no job, the one that ended a job last on top. */
+  private readonly idle: PoolThread[] = [];
+  private readonly queue: ThreadJob[] = [];
+  private readonly stopJob = (call: JobCall): void => this.abort(call as ThreadJob);
+  private readonly events: PoolThreadEvents = {
+    message: (thread, message) => this.onMessage(thread, message),
+    exit: (thread, error) => this.onExit(thread, error),
+  };
+  /**
+   * Keeps the process alive while jobs are unsettled, as a socket with a
+   * request in flight would; the threads themselves never do (an idle pool
+   * lets the process exit). One timer's ref count, changed when the pool
+   * goes from idle to busy and back, costs less than a ref and an unref of
+   * a thread per job.
+   */
+  private readonly hold = setInterval(noop, 0x7fff_ffff);
+  /** Jobs run() took that have not settled. */
+  private unsettled = 0;
+  /** A thread died before it was ready: no spare is started until one is ready again (it would die too). */
+  private spareFailing = false;
   private lastKey = 0;
+  private closed: Promise<void> | undefined;
 
   constructor(private readonly options: WorkerPoolOptions) {
     this.flags = AbortFlags.create(options.size);
-    this.slots = new SlotGate(options.size);
-    this.pool = new Piscina({
-      filename: options.entry.href,
-      minThreads: options.size + 1,
-      maxThreads: options.size + 1,
-      // The gate keeps the queue; piscina queues only while a replacement thread starts.
-      maxQueue: Infinity,
-      workerData: { stopFlags: this.flags.buffer } satisfies WorkerThreadData,
-      ...(options.heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: options.heapMb } } : {}),
-    });
-    // A thread that dies between jobs: piscina replaces it; without this listener the server would crash.
-    this.pool.on('error', (err: unknown) => options.onIdleCrash(threadDied(err)));
-    this.pool.on('message', ({ key, message }: WorkerJobMessage) => {
-      const job = this.running.get(key);
-      if (job === undefined) return;
-      job.call.receive(message);
-      job.received++;
-      if (job.expected !== undefined && job.received >= job.expected.count) job.expected.arrived();
-    });
+    this.free = Array.from({ length: options.size }, (_, i) => options.size - 1 - i);
+    this.hold.unref();
   }
 
-  async run(request: JobRequest, ctx: CallContext): Promise<unknown> {
-    if (this.slots.waiting >= this.options.queueLimit) {
-      throw new JobError(
-        'HW_ERR_QUEUE_FULL',
-        `${this.options.queueLimit} jobs already wait for a worker thread (threadQueueLimit)`,
+  run(request: JobRequest, ctx: CallContext): Promise<unknown> {
+    if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason);
+    if (this.closed !== undefined) return Promise.reject(shutdownError());
+    // Queued jobs that a free slot will take once a thread is ready do not wait behind a running job.
+    if (this.queue.length - this.free.length >= this.options.queueLimit) {
+      return Promise.reject(
+        new JobError('HW_ERR_QUEUE_FULL', `${this.options.queueLimit} jobs already wait for a worker thread (threadQueueLimit)`),
       );
     }
-    const call = new JobCall(ctx);
-    const slot = await this.slots.acquire(call.signal);
-    // Keys stay positive int32s (what a stop flag holds); 0 is never a key.
-    const key = (this.lastKey = this.lastKey === 0x7fff_ffff ? 1 : this.lastKey + 1);
-    const job: Running = { call, received: 0 };
-    this.running.set(key, job);
-    const force = new AbortController();
-    let died: HeartwireError | undefined;
-    let cancelForce: (() => void) | undefined;
-    let ended!: () => void;
-    const settled = new Promise<void>((resolve) => (ended = resolve));
-    const onStop = (): void => {
-      this.flags.stop(slot, key, call.signal.reason);
-      cancelForce = afterGrace(this.options.graceMs, () => force.abort());
-      ended();
-    };
-    this.pool
-      .run({ ...request, key, slot }, { signal: force.signal })
-      .then(
-        async ({ posted, outcome }) => {
-          await this.allMessages(job, posted);
-          call.receive(outcome);
-        },
-        (err: unknown) => {
-          // Read now: once the slot is given back, another job's result may be marked in it.
-          died = this.flags.returned(slot, key)
-            ? new PayloadError('HW_ERR_ENCODE', "the job's result cannot be sent back: structured cloning refused it")
-            : threadDied(err);
-        },
-      )
-      .finally(() => {
-        call.signal.removeEventListener('abort', onStop);
-        cancelForce?.();
-        this.running.delete(key);
-        this.slots.release(slot);
-        ended();
-      });
-    if (call.signal.aborted) onStop();
-    else call.signal.addEventListener('abort', onStop, { once: true });
-    await settled;
-    return call.result(() => died ?? threadDied(undefined));
+    if (this.unsettled++ === 0) this.hold.ref();
+    return new Promise((resolve, reject) => {
+      this.queue.push(new ThreadJob(ctx, this.stopJob, request, resolve, reject));
+      this.dispatch();
+    });
   }
 
-  async close(): Promise<void> {
-    this.slots.close(new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down'));
-    for (const job of this.running.values()) job.expected?.arrived();
-    await this.pool.destroy();
+  close(): Promise<void> {
+    if (this.closed !== undefined) return this.closed;
+    const error = shutdownError();
+    for (const job of this.queue.splice(0)) this.finish(job, error);
+    for (const thread of this.threads) {
+      thread.cancelForce();
+      if (thread.job !== undefined) this.finish(thread.job, error);
+      thread.job = undefined;
+    }
+    clearInterval(this.hold);
+    const all = [...this.threads, ...this.ending];
+    this.closed = Promise.all(all.map((thread) => thread.terminate())).then(() => undefined);
+    return this.closed;
   }
 
-  /**
-   * The job posted its progress before piscina's answer, but on another port:
-   * the last may still be on their way. They come unless the call stops or the
-   * pool closes meanwhile, and then nobody needs them.
-   */
-  private async allMessages(job: Running, posted: number): Promise<void> {
-    if (job.received >= posted || job.call.signal.aborted) return;
-    // Piscina unrefs an idle thread: this timer keeps the process up until they are in.
-    const hold = setInterval(() => {}, 60_000);
-    await new Promise<void>((arrived) => {
-      job.expected = { count: posted, arrived };
-      job.call.signal.addEventListener('abort', () => arrived(), { once: true });
-    }).finally(() => clearInterval(hold));
+  /** Settles `job`'s promise with its call's result, or the error its call fails with (`died`, if it left no outcome). */
+  private finish(job: ThreadJob, died?: HeartwireError): void {
+    job.detach();
+    if (--this.unsettled === 0) this.hold.unref();
+    try {
+      job.resolve(job.result(() => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's worker thread sent no outcome")));
+    } catch (err) {
+      job.reject(err);
+    }
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && this.idle.length > 0 && this.free.length > 0) {
+      // Keys stay positive int32s (what a stop flag holds); 0 is never a key.
+      this.lastKey = this.lastKey === 0x7fff_ffff ? 1 : this.lastKey + 1;
+      (this.idle.pop() as PoolThread).run(this.queue.shift() as ThreadJob, this.free.pop() as number, this.lastKey);
+    }
+    const busy = this.options.size - this.free.length;
+    const wanted = Math.min(this.options.size, busy + this.queue.length) + (this.spareFailing ? 0 : 1);
+    while (this.threads.size < wanted) {
+      this.threads.add(new PoolThread(this.options.entry, { stopFlags: this.flags.buffer }, this.options.heapMb, this.events));
+    }
+  }
+
+  private onMessage(thread: PoolThread, message: JobMessage | typeof READY): void {
+    if (this.closed !== undefined) return;
+    if (message.type === 'ready') {
+      this.spareFailing = false;
+      // At the bottom: a thread that ran jobs has the job module loaded and its code optimised; a new one takes a job only when no such thread is free.
+      thread.state = 'idle';
+      this.idle.unshift(thread);
+      this.dispatch();
+      return;
+    }
+    if (thread.state === 'stopping') {
+      // The stopped job ended within its grace (its outcome goes nowhere): the thread takes the next job.
+      if (message.type === 'progress') return;
+      thread.cancelForce();
+      thread.cancelForce = noop;
+      this.free.push(thread.slot);
+      this.becomeIdle(thread);
+      return;
+    }
+    const job = thread.job;
+    if (job === undefined) return;
+    // A progress the call cannot take stops the job: abort() has then already moved the thread to stopping.
+    job.receive(message);
+    if (message.type === 'progress') return;
+    thread.job = undefined;
+    this.free.push(thread.slot);
+    this.finish(job);
+    this.becomeIdle(thread);
+  }
+
+  private becomeIdle(thread: PoolThread): void {
+    thread.state = 'idle';
+    this.idle.push(thread);
+    this.dispatch();
+  }
+
+  /** `job`'s call stopped. */
+  private abort(job: ThreadJob): void {
+    const thread = job.thread;
+    if (thread === undefined) {
+      const at = this.queue.indexOf(job);
+      if (at !== -1) this.queue.splice(at, 1);
+    } else if (thread.job === job) {
+      thread.job = undefined;
+      thread.state = 'stopping';
+      this.flags.stop(thread.slot, thread.key, job.reason);
+      thread.cancelForce = afterGrace(this.options.graceMs, () => this.terminate(thread));
+    }
+    this.finish(job);
+  }
+
+  /** Terminates a thread whose stopped job outlived its grace. */
+  private terminate(thread: PoolThread): void {
+    if (thread.state !== 'stopping') return;
+    thread.state = 'ending';
+    thread.cancelForce = noop;
+    this.threads.delete(thread);
+    this.ending.add(thread);
+    this.free.push(thread.slot);
+    void thread.terminate();
+    // Its slot is free now: the spare takes the next job, and a new spare starts.
+    this.dispatch();
+  }
+
+  private onExit(thread: PoolThread, error: HeartwireError): void {
+    if (this.ending.delete(thread) || !this.threads.delete(thread) || this.closed !== undefined) return;
+    const { state, job } = thread;
+    thread.job = undefined;
+    if (state === 'idle') this.idle.splice(this.idle.indexOf(thread), 1);
+    if (state === 'running' || state === 'stopping') this.free.push(thread.slot);
+    thread.cancelForce();
+    if (job !== undefined) {
+      this.finish(job, error);
+    } else {
+      this.options.onIdleCrash(error);
+      if (state === 'starting') {
+        this.spareFailing = true;
+        // A thread that dies before it is ready would die again: fail the first job it was started for rather than
+        // start threads forever (one waiting for a slot, not a thread, waits on).
+        const first = this.free.length > 0 ? this.queue.shift() : undefined;
+        if (first !== undefined) this.finish(first, error);
+      }
+    }
+    this.dispatch();
   }
 }
 
-/** The error a call gets when the thread running its job died (exit, uncaught error, heap limit). */
-function threadDied(err: unknown): HeartwireError {
-  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-    return new JobError('HW_ERR_WORKER_OUT_OF_MEMORY', `the job's worker thread ran out of memory: ${thrownMessage(err)}`);
-  }
-  return new JobError('HW_ERR_WORKER_CRASHED', `the job's worker thread died: ${thrownMessage(err)}`);
+function shutdownError(): HeartwireError {
+  return new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
 }
