@@ -24,8 +24,8 @@ const NODE_TYPES_VERSION = (require('@types/node/package.json') as { version: st
 
 /**
  * npm's cache, shared by every run on this machine: only the third-party dependencies (MessagePack,
- * piscina, BullMQ, ioredis, and @types/node for the type check) come from the registry, and with a
- * warm cache not even those.
+ * BullMQ, ioredis, and @types/node for the type check) come from the registry, and with a warm cache
+ * not even those.
  */
 const NPM_CACHE = path.join(os.tmpdir(), 'heartwire-npm-cache');
 
