@@ -14,7 +14,7 @@
  *    job's thread stops, over LEASE_TRIALS trials, against leaseMs + leaseCheckMs.
  * 3. Short jobs per second through heartwire-queue and plain BullMQ: LOAD_CLIENTS
  *    client processes × LOAD_CONCURRENCY calls in flight, LOAD_CALLS calls per
- *    client, ROUNDS rounds alternating the two systems, for echo jobs and for
+ *    client, ROUNDS rounds alternating the systems, for echo jobs and for
  *    jobs with WORK_MS ms of CPU work (a loop, in the job's thread for
  *    heartwire and in the processor for BullMQ); timed from the first
  *    call to the last answer (the clients' start-up is not counted). Each round
@@ -22,7 +22,11 @@
  *    fleet worker with all its threads, redis-server, the clients; every
  *    process shares the machine's cores, so it is the total that limits the
  *    rate), and the Redis commands per job (INFO commandstats, which counts
- *    the commands inside BullMQ's Lua scripts too).
+ *    the commands inside BullMQ's Lua scripts too). A third system, plain
+ *    BullMQ whose processor hands each job to a bare worker thread and back
+ *    (one message each way, bench/fleet/bare-thread.mjs), is what the hop alone
+ *    costs: the best any design can do that keeps jobs off the BullMQ
+ *    worker's event loop, as heartwire-queue must.
  * 4. The thread hop alone, without Redis (bench/fleet/hop.mjs): HOP_JOBS echo
  *    jobs, 4 at a time, through heartwire's thread pool and, as the floor any
  *    pool pays, through bare worker threads with one message each way; back to
@@ -86,7 +90,9 @@ const HOP = path('./fleet/hop.mjs');
 /** A string, not a literal, so TypeScript does not look for the .mjs fixture's types. */
 const JOBS_MODULE: string = new URL('../test/fixtures/jobs.mjs', import.meta.url).href;
 
-type System = 'heartwire-queue' | 'bullmq-cooperative' | 'bullmq-default';
+type System = 'heartwire-queue' | 'bullmq-cooperative' | 'bullmq-default' | 'bullmq-hop';
+/** The systems of the throughput part: plain BullMQ is 'bullmq-cooperative' there. */
+type RateSystem = 'heartwire-queue' | 'bullmq' | 'bullmq-hop';
 let queueNo = 0;
 
 async function startFleet(redis: RedisServer, system: System): Promise<{ front: LineProcess; worker: LineProcess; port: number; queue: string }> {
@@ -95,7 +101,7 @@ async function startFleet(redis: RedisServer, system: System): Promise<{ front: 
   const worker =
     system === 'heartwire-queue'
       ? new LineProcess(HW_WORKER, { ...base, leaseCheckMs: LEASE_CHECK_MS, lockMs: 5000, stalledCheckMs: 2500 }, 'fleet worker')
-      : new LineProcess(PLAIN_WORKER, { ...base, cooperative: system === 'bullmq-cooperative' }, 'plain worker');
+      : new LineProcess(PLAIN_WORKER, { ...base, cooperative: system !== 'bullmq-default', hop: system === 'bullmq-hop' }, 'plain worker');
   const front =
     system === 'heartwire-queue'
       ? new LineProcess(HW_FRONT, { ...base, leaseMs: LEASE_MS }, 'front server')
@@ -168,7 +174,7 @@ interface Round {
 }
 
 /** Short calls (each `work` turns of the work loop) per second through `system`'s front server and fleet worker, and what each process spent on them. */
-async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-queue' | 'bullmq-cooperative', work: number): Promise<Round> {
+async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-queue' | 'bullmq-cooperative' | 'bullmq-hop', work: number): Promise<Round> {
   const fleet = await startFleet(redis, system);
   try {
     const pids = { front: fleet.front.pid, worker: fleet.worker.pid, redis: redis.pid as number };
@@ -272,16 +278,17 @@ try {
     console.log(`front server SIGKILL → job stopped (lease ${LEASE_MS} ms, checked every ${LEASE_CHECK_MS} ms), ${LEASE_TRIALS} trials`);
     lease = summarize(await leaseTrials(redis));
   }
-  const rates: Array<{ workMs: number; turns: number; rounds: Record<'heartwire-queue' | 'bullmq', Round[]> }> = [];
+  const rates: Array<{ workMs: number; turns: number; rounds: Record<RateSystem, Round[]> }> = [];
   if (PARTS.includes('rate')) {
     const perMs = await workTurnsPerMs();
     for (const workMs of WORK_MS) {
       const turns = Math.round(workMs * perMs);
-      const rounds: Record<'heartwire-queue' | 'bullmq', Round[]> = { 'heartwire-queue': [], bullmq: [] };
+      const rounds: Record<RateSystem, Round[]> = { 'heartwire-queue': [], bullmq: [], 'bullmq-hop': [] };
       for (let r = 0; r < ROUNDS; r++) {
         console.log(`short jobs (${workMs} ms of work) per second, round ${r + 1} of ${ROUNDS}`);
         rounds['heartwire-queue'].push(await throughput(redis, admin, 'heartwire-queue', turns));
         rounds.bullmq.push(await throughput(redis, admin, 'bullmq-cooperative', turns));
+        rounds['bullmq-hop'].push(await throughput(redis, admin, 'bullmq-hop', turns));
       }
       rates.push({ workMs, turns, rounds });
     }
@@ -308,11 +315,11 @@ try {
     }
   }
 
-  const names = { 'heartwire-queue': 'heartwire-queue', bullmq: 'plain BullMQ' } as const;
-  const systems = Object.keys(names) as Array<keyof typeof names>;
+  const names: Record<RateSystem, string> = { 'heartwire-queue': 'heartwire-queue', bullmq: 'plain BullMQ', 'bullmq-hop': 'BullMQ + bare thread hop' };
+  const systems = Object.keys(names) as RateSystem[];
   const shortJobs = rates.map(({ workMs, turns, rounds }) => {
-    const rate = (system: keyof typeof names): number => median(rounds[system].map((r) => r.jobsPerSecond));
-    const cpu = (system: keyof typeof names, part: keyof Round['cpuSecondsPer1000']): number =>
+    const rate = (system: RateSystem): number => median(rounds[system].map((r) => r.jobsPerSecond));
+    const cpu = (system: RateSystem, part: keyof Round['cpuSecondsPer1000']): number =>
       median(rounds[system].map((r) => r.cpuSecondsPer1000[part]));
     const what = workMs === 0 ? 'short jobs (echo)' : `short jobs with ${workMs} ms of CPU work (${turns} loop turns)`;
     console.log(`\n${what} per second (median of rounds; each round's figure after it)\n`);
@@ -323,16 +330,17 @@ try {
       ),
     );
     const ratio = rate('heartwire-queue') / rate('bullmq');
-    console.log(`\nheartwire-queue / plain BullMQ: ${round(ratio, 2)}`);
+    const hopRatio = rate('bullmq-hop') / rate('bullmq');
+    console.log(`\nheartwire-queue / plain BullMQ: ${round(ratio, 2)}; BullMQ + bare thread hop / plain BullMQ: ${round(hopRatio, 2)}`);
     const parts = ['front', 'worker', 'redis', 'clients', 'total'] as const;
     console.log(`\nCPU seconds per 1,000 ${what}, by process (median of rounds; the fleet worker with its threads)\n`);
     console.log(table(['system', ...parts], systems.map((s) => [names[s], ...parts.map((p) => cpu(s, p))])));
-    const perJob = (system: keyof typeof names, command: string): number =>
+    const perJob = (system: RateSystem, command: string): number =>
       median(rounds[system].map((r) => r.redisCommandsPerJob[command] ?? 0));
     const seen = [...new Set(systems.flatMap((s) => rounds[s].flatMap((r) => Object.keys(r.redisCommandsPerJob))))].sort();
     // Commands of the run's edges (connecting, setting up, the stalled-job check) round to 0 per job: left out.
     const commands = seen.filter((c) => systems.some((s) => perJob(s, c) >= 0.01));
-    const all = (system: keyof typeof names): number => round(seen.reduce((n, c) => n + perJob(system, c), 0), 2);
+    const all = (system: RateSystem): number => round(seen.reduce((n, c) => n + perJob(system, c), 0), 2);
     console.log(`\nRedis commands per job, ${what} (median of rounds; those below 0.01 left out, but counted in "all")\n`);
     console.log(
       table(
@@ -345,7 +353,9 @@ try {
       turns,
       'heartwire-queue': rounds['heartwire-queue'].map((r) => r.jobsPerSecond),
       bullmq: rounds.bullmq.map((r) => r.jobsPerSecond),
+      'bullmq-hop': rounds['bullmq-hop'].map((r) => r.jobsPerSecond),
       ratio,
+      hopRatio,
       cpuSecondsPer1000: Object.fromEntries(systems.map((s) => [s, rounds[s].map((r) => r.cpuSecondsPer1000)])),
       redisCommandsPerJob: Object.fromEntries(systems.map((s) => [s, rounds[s].map((r) => r.redisCommandsPerJob)])),
     };

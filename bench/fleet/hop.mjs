@@ -33,11 +33,9 @@ function poolSystem() {
 }
 
 function rawSystem() {
-  const source = `const { parentPort } = require('node:worker_threads');
-parentPort.on('message', ({ key, params }) => parentPort.postMessage({ key, outcome: { type: 'result', value: { echo: params.value } } }));`;
-  const threads = Array.from({ length: THREADS }, () => new Worker(source, { eval: true }));
+  const threads = Array.from({ length: THREADS }, () => new Worker(new URL('./bare-thread.mjs', import.meta.url)));
   const waiting = new Map();
-  for (const thread of threads) thread.on('message', ({ key, outcome }) => waiting.get(key)?.(outcome.value));
+  for (const thread of threads) thread.on('message', ({ key, value }) => waiting.get(key)?.(value));
   let nextKey = 0;
   return {
     run: (params) =>
