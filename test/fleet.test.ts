@@ -1,4 +1,6 @@
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildClient } from './harness/child.js';
 import { LineProcess, type Line } from './harness/line-process.js';
@@ -115,6 +117,30 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     expect(w.count('job-start', (l) => l.tag === 'c5')).toBe(0);
     // Nothing is left in Redis once the verdicts lapse (after leaseMs): no job, no owner lease, no verdict.
     await until(async () => !/:hw:|:[0-9a-f-]{36}/.test(await redis.command('KEYS', `bull:${queueName}:*`)), 'nothing left in Redis');
+  });
+
+  it('a cancel request heard before its job reached the worker stops the job as it starts', async () => {
+    // The front server's removal of a waiting job can lose the race with a worker that has just taken it:
+    // the published request then reaches the worker before the job does. No verdict key is written here,
+    // so only the request the worker kept can stop the job before its 20 s are up.
+    const { workers } = await fleet(1);
+    const w = workers[0]!;
+    const jobId = `heard-${process.pid}`;
+    const cancel = JSON.stringify({ jobId, code: 'HW_ERR_PEER_RESET', message: 'the client reset the connection' });
+    const queue = new Queue(queueName, { connection: redis.connection });
+    const commands = new Redis(redis.connection);
+    try {
+      expect(await commands.publish(`bull:${queueName}:hw:cancel`, cancel)).toBe(1);
+      expect(await commands.set(`bull:${queueName}:hw:owner:heard-owner`, '1', 'PX', 60_000)).toBe('OK');
+      const data = { params: { kind: 'spin', tag: 'heard', ms: 20_000 }, owner: 'heard-owner', leaseMs: 60_000, idempotent: false };
+      await queue.add('spin', data, { jobId, attempts: 1 });
+      const failed = await w.line('failed', (l) => l.tag === 'heard', 10_000);
+      expect(failed.reason).toMatch(/^HW_ERR_PEER_RESET: /);
+      expect((await w.line('stop-decided', (l) => l.jobId === jobId)).code).toBe('HW_ERR_PEER_RESET');
+    } finally {
+      commands.disconnect();
+      await queue.close();
+    }
   });
 
   it('the front server SIGKILLed: its jobs stop through the lease, within leaseMs + leaseCheckMs', async () => {

@@ -49,20 +49,17 @@ export function runWorker(options: RunWorkerOptions): FleetWorker {
     }
     const jobId = job.id as string;
     const signal = running.add(jobId, job.name, data.owner, data.leaseMs, stopped);
-    let progressed: Promise<unknown> = Promise.resolve();
+    let progressed: Promise<unknown> | undefined;
     try {
-      // The call may have ended while the job waited, its removal losing the race with this worker. Checked
-      // while the job starts, not before: a short job need not wait a round trip to Redis.
-      running.checkNow(jobId);
       const result = await pools.run(module, data.params, {
         signal,
         method: job.name,
         onProgress: (progress) => {
           // In order, and all written before the result, so the client gets the last progress first.
-          progressed = progressed.then(() => job.updateProgress(progress as object)).catch(() => {});
+          progressed = (progressed ?? Promise.resolve()).then(() => job.updateProgress(progress as object)).catch(() => {});
         },
       });
-      await progressed;
+      if (progressed !== undefined) await progressed;
       return result;
     } catch (err) {
       const failure = signal.aborted ? signal.reason : err;

@@ -4,23 +4,46 @@ import { AbortReason, type AbortCode, type HeartwireError } from '@heartwire/cor
 import { channels, publishRedisError, type FleetJobStopMessage } from './diagnostics.js';
 import type { CancelMessage, FleetKeys } from './keys.js';
 
-interface RunningJob {
-  readonly method: string;
-  readonly ownerKey: string;
-  readonly verdictKey: string;
-  readonly leaseMs: number;
-  readonly controller: AbortController;
+/**
+ * Cancel requests kept for jobs this worker does not run (yet): at most this
+ * many, the oldest dropped first. A request can come in just before the job
+ * it names reaches this worker's processor (the front server's removal of a
+ * waiting job lost the race with this worker); a job that starts finds its
+ * request here and stops at once. Every worker hears every request, so this
+ * bounds their memory (about 100 B each).
+ */
+const HEARD_LIMIT = 1000;
+
+/** A job running here; it is the listener on BullMQ's own signal for the job, so nothing else is made per job. */
+class RunningJob {
+  readonly controller = new AbortController();
+
+  constructor(
+    readonly method: string,
+    readonly ownerKey: string,
+    readonly verdictKey: string,
+    readonly leaseMs: number,
+    readonly also: AbortSignal | undefined,
+  ) {}
+
+  handleEvent(): void {
+    this.controller.abort((this.also as AbortSignal).reason);
+  }
 }
 
 /**
  * The jobs a fleet worker runs now, and the ways the front server's verdict
  * reaches them: a cancel request on the queue's pub/sub channel stops a job
- * at once; the periodic check (every `leaseCheckMs`) stops one whose verdict
- * key is set, or whose owner lease is gone. A worker that cannot reach Redis
- * for a job's `leaseMs` cannot tell whether its owner lives, and stops it too.
+ * at once (or as it starts, if the request came first); the periodic check
+ * (every `leaseCheckMs`) stops one whose verdict key is set, or whose owner
+ * lease is gone, which also covers a request this worker missed. A worker
+ * that cannot reach Redis for a job's `leaseMs` cannot tell whether its owner
+ * lives, and stops it too.
  */
 export class RunningJobs {
   private readonly jobs = new Map<string, RunningJob>();
+  /** Cancel requests heard for jobs not running here, oldest first (see HEARD_LIMIT). */
+  private readonly heard = new Map<string, AbortReason>();
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
   private lastCheckedAt = performance.now();
@@ -35,7 +58,13 @@ export class RunningJobs {
     subscriber.on('message', (channel: string, text: string) => {
       if (channel !== keys.cancel) return;
       const request = parseCancel(text);
-      if (request !== undefined) this.stop(request.jobId, cancelled(request));
+      if (request === undefined) return;
+      if (this.jobs.has(request.jobId)) {
+        this.stop(request.jobId, cancelled(request));
+        return;
+      }
+      this.heard.set(request.jobId, cancelled(request));
+      if (this.heard.size > HEARD_LIMIT) this.heard.delete(this.heard.keys().next().value as string);
     });
   }
 
@@ -45,21 +74,32 @@ export class RunningJobs {
     this.timer = setInterval(() => void this.check(), this.leaseCheckMs).unref();
   }
 
-  /** Registers a job of the owner lease `owner`; its signal aborts when the job must stop, or when `also` aborts. */
+  /**
+   * Registers a job of the owner lease `owner`; its signal aborts when the job must stop, or when `also`
+   * aborts. A cancel request heard before it started stops it at once.
+   */
   add(jobId: string, method: string, owner: string, leaseMs: number, also: AbortSignal | undefined): AbortSignal {
-    const controller = new AbortController();
-    this.jobs.set(jobId, { method, ownerKey: this.keys.owner(owner), verdictKey: this.keys.verdict(jobId), leaseMs, controller });
+    const job = new RunningJob(method, this.keys.owner(owner), this.keys.verdict(jobId), leaseMs, also);
+    this.jobs.set(jobId, job);
     // A listener rather than AbortSignal.any(), whose combined signals Node 20 is slow to collect.
     if (also !== undefined) {
-      if (also.aborted) controller.abort(also.reason);
-      else also.addEventListener('abort', () => controller.abort(also.reason), { once: true, signal: controller.signal });
+      if (also.aborted) job.controller.abort(also.reason);
+      else also.addEventListener('abort', job, { once: true });
     }
-    return controller.signal;
+    const request = this.heard.get(jobId);
+    if (request !== undefined) {
+      this.heard.delete(jobId);
+      this.stop(jobId, request);
+    }
+    return job.controller.signal;
   }
 
   /** Forgets the job whose signal `add` returned (not a later run of the same job id on this worker). */
   delete(jobId: string, signal: AbortSignal): void {
-    if (this.jobs.get(jobId)?.controller.signal === signal) this.jobs.delete(jobId);
+    const job = this.jobs.get(jobId);
+    if (job?.controller.signal !== signal) return;
+    this.jobs.delete(jobId);
+    job.also?.removeEventListener('abort', job);
   }
 
   /** Stops `jobId` if it runs here, with `reason`. */
@@ -70,19 +110,6 @@ export class RunningJobs {
       channels.jobStop.publish({ queue: this.queue, jobId, method: job.method, code: reason.code, at: performance.now() } satisfies FleetJobStopMessage);
     }
     job.controller.abort(reason);
-  }
-
-  /** Looks at one job's owner lease and verdict now (as it starts), and stops it if they say so. */
-  checkNow(jobId: string): void {
-    const job = this.jobs.get(jobId);
-    if (job === undefined) return;
-    this.redis.mget(job.ownerKey, job.verdictKey).then(
-      ([owner, verdict]) => {
-        const reason = jobVerdict(owner ?? null, verdict ?? null);
-        if (reason !== undefined) this.stop(jobId, reason);
-      },
-      () => {},
-    );
   }
 
   /** Stops the lease checks (the subscriber is closed by its owner). */
