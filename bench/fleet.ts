@@ -17,7 +17,8 @@
  *    client, ROUNDS rounds alternating the systems, for echo jobs and for
  *    jobs with WORK_MS ms of CPU work (a loop, in the job's thread for
  *    heartwire and in the processor for BullMQ); timed from the first
- *    call to the last answer (the clients' start-up is not counted). Each round
+ *    call to the last answer (the clients' start-up is not counted), after
+ *    WARMUP_CALLS calls of one client that are not counted. Each round
  *    also gives the CPU seconds per 1,000 jobs of each process (front server,
  *    fleet worker with all its threads, redis-server, the clients; every
  *    process shares the machine's cores, so it is the total that limits the
@@ -36,7 +37,7 @@
  * Times are epoch ms taken in each process (performance.timeOrigin + now()),
  * comparable on one machine. Env: TRIALS (50), DEFAULT_JOB_MS (1000),
  * LEASE_TRIALS (10), LEASE_MS (1000), LEASE_CHECK_MS (100), LOAD_CLIENTS (2),
- * LOAD_CONCURRENCY (32), LOAD_CALLS (1500), ROUNDS (3), FLEET_CONCURRENCY (4:
+ * LOAD_CONCURRENCY (32), LOAD_CALLS (1500), WARMUP_CALLS (1000), ROUNDS (3), FLEET_CONCURRENCY (4:
  * jobs at once per fleet worker, both systems), THREADS (FLEET_CONCURRENCY:
  * heartwire's thread pool), WORK_MS (0,1: one throughput run per value),
  * HOP_JOBS (10000), PARTS (kill,lease,rate,hop; a narrowed run prints its
@@ -61,6 +62,8 @@ const LOAD_CLIENTS = intEnv('LOAD_CLIENTS', 2);
 const LOAD_CONCURRENCY = intEnv('LOAD_CONCURRENCY', 32);
 const LOAD_CALLS = intEnv('LOAD_CALLS', 1500);
 const ROUNDS = intEnv('ROUNDS', 3);
+/** Calls of one client through each fleet before a throughput round is measured. */
+const WARMUP_CALLS = intEnv('WARMUP_CALLS', 1000);
 /**
  * Short jobs' CPU work in ms, one throughput run each: 0 is a bare echo, the hop's worst case. The work
  * is a fixed number of loop turns (test/fixtures/jobs.mjs's work()), calibrated here to take that long
@@ -177,6 +180,11 @@ interface Round {
 async function throughput(redis: RedisServer, admin: Redis, system: 'heartwire-queue' | 'bullmq-cooperative' | 'bullmq-hop', work: number): Promise<Round> {
   const fleet = await startFleet(redis, system);
   try {
+    // Warm first, as a fleet that has run a while is: JIT, connections, and threads that a pool starts as jobs
+    // come (heartwire's five took about a quarter of a second of CPU, a tenth of a short round's).
+    const warmup = new LineProcess(LOAD_CLIENT, { port: fleet.port, calls: WARMUP_CALLS, concurrency: LOAD_CONCURRENCY, work }, 'warm-up client');
+    await warmup.line('done', () => true, 300_000);
+    await warmup.dispose();
     const pids = { front: fleet.front.pid, worker: fleet.worker.pid, redis: redis.pid as number };
     await admin.config('RESETSTAT');
     const cpuBefore = { front: processCpuSeconds(pids.front), worker: processCpuSeconds(pids.worker), redis: processCpuSeconds(pids.redis) };
@@ -380,7 +388,7 @@ try {
     const file = writeResults('fleet', {
       ...header(),
       redis: redisVersion,
-      settings: { TRIALS, DEFAULT_JOB_MS, LEASE_TRIALS, LEASE_MS, LEASE_CHECK_MS, LOAD_CLIENTS, LOAD_CONCURRENCY, LOAD_CALLS, ROUNDS, CONCURRENCY, THREADS, WORK_MS, HOP_JOBS },
+      settings: { TRIALS, DEFAULT_JOB_MS, LEASE_TRIALS, LEASE_MS, LEASE_CHECK_MS, LOAD_CLIENTS, LOAD_CONCURRENCY, LOAD_CALLS, WARMUP_CALLS, ROUNDS, CONCURRENCY, THREADS, WORK_MS, HOP_JOBS },
       killClientToStopMs: kill,
       frontKillToStopMs: { ...lease, boundMs: LEASE_MS + LEASE_CHECK_MS },
       shortJobs,
