@@ -60,6 +60,12 @@ export class ProcessPool implements JobPool {
   private readonly queue: Job[] = [];
   /** A process died before it listened: no spare is forked until one listens again (it would die too). */
   private spareFailing = false;
+  /**
+   * How many processes the pool keeps: raised as jobs come (those running or
+   * waiting, plus the spare), never lowered, so a killed or crashed process
+   * is replaced at once, in the background (see WorkerPool's).
+   */
+  private keep = 0;
   private lastKey = 0;
   private closed: Promise<void> | undefined;
 
@@ -116,7 +122,9 @@ export class ProcessPool implements JobPool {
       this.running.set(child, job);
       child.send({ ...job.request, key: job.key, slot: 0 } satisfies JobTask);
     }
-    const wanted = Math.min(this.options.size, this.busy + this.queue.length) + (this.spareFailing ? 0 : 1);
+    const needed = Math.min(this.options.size, this.busy + this.queue.length);
+    this.keep = Math.max(this.keep, needed + 1);
+    const wanted = this.spareFailing ? needed : this.keep;
     while (this.children.size < wanted) this.spawn();
   }
 

@@ -81,6 +81,14 @@ export class WorkerPool implements JobPool {
   private unsettled = 0;
   /** A thread died before it was ready: no spare is started until one is ready again (it would die too). */
   private spareFailing = false;
+  /**
+   * How many threads the pool keeps: raised as jobs come (those running or
+   * waiting, plus the spare), never lowered. A terminated or crashed thread
+   * is so replaced at once, in the background, and the pool stays the size
+   * its load made it: the next jobs, however many come together, find the
+   * threads that were there before the stop.
+   */
+  private keep = 0;
   private lastKey = 0;
   private closed: Promise<void> | undefined;
 
@@ -138,8 +146,9 @@ export class WorkerPool implements JobPool {
       this.lastKey = this.lastKey === 0x7fff_ffff ? 1 : this.lastKey + 1;
       (this.idle.pop() as PoolThread).run(this.queue.shift() as ThreadJob, this.free.pop() as number, this.lastKey);
     }
-    const busy = this.options.size - this.free.length;
-    const wanted = Math.min(this.options.size, busy + this.queue.length) + (this.spareFailing ? 0 : 1);
+    const needed = Math.min(this.options.size, this.options.size - this.free.length + this.queue.length);
+    this.keep = Math.max(this.keep, needed + 1);
+    const wanted = this.spareFailing ? needed : this.keep;
     while (this.threads.size < wanted) {
       this.threads.add(new PoolThread(this.options.entry, { stopFlags: this.flags.buffer }, this.options.heapMb, this.events));
     }
