@@ -59,7 +59,7 @@ export class WorkerPool implements JobPool {
   private readonly free: number[];
   /** Threads not terminated by the pool, started or starting. */
   private readonly threads = new Set<PoolThread>();
-  /** Threads the pool terminated that have not exited yet: no longer counted, already replaced. */
+  /** Threads the pool terminated that have not exited yet: their replacement starts once they have. */
   private readonly ending = new Set<PoolThread>();
   /** Ready threads with no job, the one that ended a job last on top. */
   private readonly idle: PoolThread[] = [];
@@ -84,9 +84,9 @@ export class WorkerPool implements JobPool {
   /**
    * How many threads the pool keeps: raised as jobs come (those running or
    * waiting, plus the spare), never lowered. A terminated or crashed thread
-   * is so replaced at once, in the background, and the pool stays the size
-   * its load made it: the next jobs, however many come together, find the
-   * threads that were there before the stop.
+   * is so replaced in the background as soon as it has exited, and the pool
+   * stays the size its load made it: the next jobs, however many come
+   * together, find the threads that were there before the stop.
    */
   private keep = 0;
   private lastKey = 0;
@@ -149,7 +149,8 @@ export class WorkerPool implements JobPool {
     const needed = Math.min(this.options.size, this.options.size - this.free.length + this.queue.length);
     this.keep = Math.max(this.keep, needed + 1);
     const wanted = this.spareFailing ? needed : this.keep;
-    while (this.threads.size < wanted) {
+    // A terminated thread counts until it has exited: its replacement then starts beside no dying thread.
+    while (this.threads.size + this.ending.size < wanted) {
       this.threads.add(new PoolThread(this.options.entry, { stopFlags: this.flags.buffer }, this.options.heapMb, this.events));
     }
   }
@@ -214,12 +215,16 @@ export class WorkerPool implements JobPool {
     this.ending.add(thread);
     this.free.push(thread.slot);
     void thread.terminate();
-    // Its slot is free now: the spare takes the next job, and a new spare starts.
+    // Its slot is free now: the spare takes the next job; a new spare starts once this thread has exited.
     this.dispatch();
   }
 
   private onExit(thread: PoolThread, error: HeartwireError): void {
-    if (this.ending.delete(thread) || !this.threads.delete(thread) || this.closed !== undefined) return;
+    if (this.ending.delete(thread)) {
+      if (this.closed === undefined) this.dispatch();
+      return;
+    }
+    if (!this.threads.delete(thread) || this.closed !== undefined) return;
     const { state, job } = thread;
     thread.job = undefined;
     if (state === 'idle') this.idle.splice(this.idle.indexOf(thread), 1);
