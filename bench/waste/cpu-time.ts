@@ -25,8 +25,10 @@ const TICK_WAIT_MS = 20;
  * of a thread that has stopped is exact. A measurement that starts on a busy
  * thread starts with {@link CpuTime.readAfterTick}.
  *
- * A thread that exits between two readings keeps its last value plus the
- * time since then at the rate it last ran: an upper bound of what it burned.
+ * A thread that exits between two readings keeps its last value plus all
+ * the time from before the tick that last moved that value until the reading
+ * that found it gone, as if it ran all along: an upper bound of what it
+ * burned (by up to two readings' interval and the rest of its tick).
  * A tree is listed again every LIST_EVERY_MS, so a thread or process started
  * after the first reading (a replacement thread, a new spare process) counts
  * from its start: its counter starts at 0.
@@ -34,8 +36,8 @@ const TICK_WAIT_MS = 20;
 export class CpuTime {
   private readonly fds: number[] = [];
   private readonly ns: number[] = [];
-  /** ns per ms each thread ran at between its last two readings. */
-  private readonly rate: number[] = [];
+  /** For each thread, a time before the tick that last moved its count (the reading before the one that saw it move). */
+  private readonly freshFrom: number[] = [];
   private readonly seenAt: number[] = [];
   private readonly alive: boolean[] = [];
   private readonly buffer = Buffer.alloc(128);
@@ -75,11 +77,12 @@ export class CpuTime {
         const ns = this.readThread(i);
         if (ns === undefined) {
           this.alive[i] = false;
-          const estimate = (at - this.seenAt[i]!) * this.rate[i]!;
+          // Its count was fresh at a tick after freshFrom; since then it ran at most all the time.
+          const estimate = (at - this.freshFrom[i]!) * 1e6;
           this.ns[i] = this.ns[i]! + estimate;
           this.estimatedMs += estimate / 1e6;
         } else {
-          if (this.seenAt[i]! > 0) this.rate[i] = Math.min(1e6, (ns - this.ns[i]!) / Math.max(1e-3, at - this.seenAt[i]!));
+          if (ns !== this.ns[i]) this.freshFrom[i] = this.seenAt[i]!;
           this.ns[i] = ns;
           this.seenAt[i] = at;
         }
@@ -112,8 +115,8 @@ export class CpuTime {
       }
       this.tids.add(tid);
       this.ns.push(0);
-      this.rate.push(0);
-      this.seenAt.push(0);
+      this.freshFrom.push(performance.now());
+      this.seenAt.push(performance.now());
       this.alive.push(true);
     }
   }
