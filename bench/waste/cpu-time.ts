@@ -9,6 +9,9 @@ import { performance } from 'node:perf_hooks';
  */
 const LIST_EVERY_MS = 20;
 
+/** The scheduler's tick here (CONFIG_HZ=250): how often a running thread's count moves. */
+const TICK_MS = 4;
+
 /** How long {@link CpuTime.readAfterTick} waits for a tick before it reads anyway. */
 const TICK_WAIT_MS = 20;
 
@@ -25,10 +28,11 @@ const TICK_WAIT_MS = 20;
  * of a thread that has stopped is exact. A measurement that starts on a busy
  * thread starts with {@link CpuTime.readAfterTick}.
  *
- * A thread that exits between two readings keeps its last value plus all
- * the time from before the tick that last moved that value until the reading
- * that found it gone, as if it ran all along: an upper bound of what it
- * burned (by up to two readings' interval and the rest of its tick).
+ * A thread that exits between two readings keeps its last value; if it was
+ * running (its count moved at its last ticks), plus all the time from before
+ * the tick that last moved that value until the reading that found it gone,
+ * as if it ran all along: an upper bound of what it burned (by up to two
+ * readings' interval and the rest of its tick).
  * A tree is listed again every LIST_EVERY_MS, so a thread or process started
  * after the first reading (a replacement thread, a new spare process) counts
  * from its start: its counter starts at 0.
@@ -38,6 +42,8 @@ export class CpuTime {
   private readonly ns: number[] = [];
   /** For each thread, a time before the tick that last moved its count (the reading before the one that saw it move). */
   private readonly freshFrom: number[] = [];
+  /** For each thread, when a reading last saw its count move. */
+  private readonly movedAt: number[] = [];
   private readonly seenAt: number[] = [];
   private readonly alive: boolean[] = [];
   private readonly buffer = Buffer.alloc(128);
@@ -77,12 +83,18 @@ export class CpuTime {
         const ns = this.readThread(i);
         if (ns === undefined) {
           this.alive[i] = false;
-          // Its count was fresh at a tick after freshFrom; since then it ran at most all the time.
-          const estimate = (at - this.freshFrom[i]!) * 1e6;
+          // A thread whose count moved at its last ticks was running: its count was fresh at a tick after
+          // freshFrom, and since then it ran at most all the time. One whose count stood still was idle, and
+          // its count is exact (the kernel brings it up to date whenever a thread stops running).
+          const running = this.seenAt[i]! - this.movedAt[i]! <= 2 * TICK_MS;
+          const estimate = running ? (at - this.freshFrom[i]!) * 1e6 : 0;
           this.ns[i] = this.ns[i]! + estimate;
           this.estimatedMs += estimate / 1e6;
         } else {
-          if (ns !== this.ns[i]) this.freshFrom[i] = this.seenAt[i]!;
+          if (ns !== this.ns[i]) {
+            this.freshFrom[i] = this.seenAt[i]!;
+            this.movedAt[i] = at;
+          }
           this.ns[i] = ns;
           this.seenAt[i] = at;
         }
@@ -114,8 +126,11 @@ export class CpuTime {
         continue; // exited meanwhile
       }
       this.tids.add(tid);
-      this.ns.push(0);
+      // Its count so far (all of it counts: it is a total since the thread started), so that the next reading
+      // sees it move only if the thread ran meanwhile.
+      this.ns.push(this.readThread(this.fds.length - 1) ?? 0);
       this.freshFrom.push(performance.now());
+      this.movedAt.push(-Infinity);
       this.seenAt.push(performance.now());
       this.alive.push(true);
     }
