@@ -149,7 +149,8 @@ export class ProcessPool implements JobPool {
     if (message.type === 'ready') {
       if (this.starting.delete(child)) {
         this.spareFailing = false;
-        this.idle.push(child);
+        // At the bottom: a process that was ready before it (the spare, or one that ran jobs) takes a job first.
+        this.idle.unshift(child);
         this.dispatch();
       }
       return;
