@@ -1,12 +1,11 @@
 import { pbkdf2Sync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import diagnostics from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-import { worker, type PoolCrashMessage, type ServerOptions } from '@heartwire/server';
+import { worker, type ServerOptions } from '@heartwire/server';
 import { ChildClient } from './harness/child.js';
 import { ServerEvents, startServer } from './harness/server.js';
-import { Waiter } from './harness/waiter.js';
+import { watchPoolCrashes } from './harness/pool-crashes.js';
 
 const JOBS = new URL('./fixtures/jobs.mjs', import.meta.url);
 
@@ -162,21 +161,12 @@ describe('the process pool', () => {
   });
 
   it('a process that dies between jobs is published on heartwire:server:pool:crash and replaced; the next call succeeds', async () => {
-    const crashes: PoolCrashMessage[] = [];
-    const waiter = new Waiter();
-    const onCrash = (message: unknown): void => {
-      crashes.push(message as PoolCrashMessage);
-      waiter.wake();
-    };
-    diagnostics.subscribe('heartwire:server:pool:crash', onCrash);
-    cleanups.push(() => {
-      diagnostics.unsubscribe('heartwire:server:pool:crash', onCrash);
-    });
+    const watch = watchPoolCrashes(cleanups);
     const { port } = await setup();
     const child = await connected(port);
     child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'exit-later' } });
     expect((await child.waitFor('result', (e) => e.id === 1)).value).toBe('returned');
-    const crash = await waiter.until(() => crashes[0], 'pool crash', 5000);
+    const crash = await watch.first(5000);
     expect(crash.isolation).toBe('process');
     expect(crash.error.code).toBe('HW_ERR_WORKER_CRASHED');
     expect(crash.error.message).toMatch(/exited with code 7/);

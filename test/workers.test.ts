@@ -1,11 +1,10 @@
-import diagnostics from 'node:diagnostics_channel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer, worker, type HeartwireServer, type PoolCrashMessage, type ServerOptions } from '@heartwire/server';
+import { createServer, worker, type HeartwireServer, type ServerOptions } from '@heartwire/server';
 import { ChildClient } from './harness/child.js';
 import { JobBeacons } from './harness/job-beacons.js';
 import { ServerEvents, startServer } from './harness/server.js';
-import { Waiter } from './harness/waiter.js';
+import { watchPoolCrashes } from './harness/pool-crashes.js';
 
 const JOBS = new URL('./fixtures/jobs.mjs', import.meta.url);
 /** How long a queued call waits for the one thread, from its ACCEPTED: well past a 400 ms silent bound. */
@@ -219,27 +218,18 @@ describe('a failing job in a worker thread fails its call only', () => {
 
 describe('a thread that dies between jobs', () => {
   it('is published on heartwire:server:pool:crash and replaced; the next call succeeds', async () => {
-    const crashes: PoolCrashMessage[] = [];
-    const waiter = new Waiter();
-    const onCrash = (message: unknown): void => {
-      crashes.push(message as PoolCrashMessage);
-      waiter.wake();
-    };
-    diagnostics.subscribe('heartwire:server:pool:crash', onCrash);
-    cleanups.push(() => {
-      diagnostics.unsubscribe('heartwire:server:pool:crash', onCrash);
-    });
+    const watch = watchPoolCrashes(cleanups);
     const { port } = await setup();
     const child = await connected(port);
     child.send({ cmd: 'call', id: 1, method: 'job', params: { kind: 'exit-later' } });
     expect((await child.waitFor('result', (e) => e.id === 1)).value).toBe('returned');
-    const crash = await waiter.until(() => crashes[0], 'pool crash', 5000);
+    const crash = await watch.first(5000);
     expect(crash.isolation).toBe('thread');
     expect(crash.error.code).toBe('HW_ERR_WORKER_CRASHED');
     expect(crash.error.message).toMatch(/exited with code 7/);
     child.send({ cmd: 'call', id: 2, method: 'job', params: { kind: 'echo', value: 'again' } });
     expect((await child.waitFor('result', (e) => e.id === 2)).value).toMatchObject({ echo: 'again' });
-    expect(crashes).toHaveLength(1);
+    expect(watch.crashes).toHaveLength(1);
   });
 });
 
