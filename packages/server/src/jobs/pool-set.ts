@@ -1,9 +1,9 @@
-import { AbortReason, HeartwireError } from '@heartwire/core';
+import type { HeartwireError } from '@heartwire/core';
 import { channels } from '../diagnostics.js';
 import type { CallContext, Handler } from '../calls/handler.js';
 import { PROCESS_ENTRY, WORKER_ENTRY } from './entries.js';
 import type { JobIsolation, JobModule } from './module.js';
-import type { JobPool } from './pool.js';
+import { shutdownError, type JobPool } from './pool.js';
 import type { ResolvedServerOptions } from '../options.js';
 import { ProcessPool } from './process-pool.js';
 import { WorkerPool } from './worker-pool.js';
@@ -35,7 +35,7 @@ export class JobPools {
   }
 
   private pool(isolation: JobIsolation): JobPool {
-    if (this.closed !== undefined) throw new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
+    if (this.closed !== undefined) throw shutdownError();
     let pool = this.pools.get(isolation);
     if (pool === undefined) {
       const o = this.options;

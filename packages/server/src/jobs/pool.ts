@@ -1,3 +1,4 @@
+import { AbortReason } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import type { JobRequest } from './protocol.js';
 
@@ -12,4 +13,9 @@ export interface JobPool {
   run(request: JobRequest, ctx: CallContext): Promise<unknown>;
   /** Stops every job and the threads or processes; resolves once they are gone. */
   close(): Promise<void>;
+}
+
+/** What every job of a pool, and every later one, fails with once the pool (its server) is closing. */
+export function shutdownError(): AbortReason {
+  return new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
 }

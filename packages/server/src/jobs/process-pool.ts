@@ -1,12 +1,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { AbortReason, HeartwireError, JobError } from '@heartwire/core';
+import { HeartwireError, JobError } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { stopCodeIndex } from './abort-flags.js';
 import { afterGrace } from './grace.js';
 import { JobCall, type JobMessage, type JobRequest, type JobTask, type READY } from './protocol.js';
-import type { JobPool } from './pool.js';
+import { shutdownError, type JobPool } from './pool.js';
 import { STOP_FD, stopRecord } from './stop-pipe.js';
 
 export interface ProcessPoolOptions {
@@ -233,12 +233,7 @@ function stopPipe(child: ChildProcess): Writable {
 
 /** Settles `job`'s promise with its call's result, or the error its call fails with (`died`, if it left no outcome). */
 function finish(job: Job, died?: HeartwireError): void {
-  job.call.detach();
-  try {
-    job.resolve(job.call.result(() => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's process sent no outcome")));
-  } catch (err) {
-    job.reject(err);
-  }
+  job.call.settle(job.resolve, job.reject, () => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's process sent no outcome"));
 }
 
 /** Resolves when `child` has exited, or failed so that it never will ('error' without 'exit'). */
@@ -247,8 +242,4 @@ function exited(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
-}
-
-function shutdownError(): HeartwireError {
-  return new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
 }

@@ -67,7 +67,7 @@ export class JobCall {
   }
 
   /** The job ended: stop listening to the call's signal, which may outlive it (a caller's own signal). */
-  detach(): void {
+  private detach(): void {
     this.ctx.signal.removeEventListener('abort', this);
   }
 
@@ -98,6 +98,19 @@ export class JobCall {
     if (outcome === undefined || outcome.type === 'progress') throw ifMissing();
     if (outcome.type === 'error') throw new HeartwireError(outcome.code, outcome.message);
     return outcome.value;
+  }
+
+  /**
+   * The job ended (or will never run): stops listening to the call's signal,
+   * then calls `resolve` with {@link result}, or `reject` with what it throws.
+   */
+  settle(resolve: (value: unknown) => void, reject: (err: unknown) => void, ifMissing: () => HeartwireError): void {
+    this.detach();
+    try {
+      resolve(this.result(ifMissing));
+    } catch (err) {
+      reject(err);
+    }
   }
 
   private stop(reason: unknown): void {

@@ -1,10 +1,10 @@
-import { AbortReason, HeartwireError, JobError } from '@heartwire/core';
+import { HeartwireError, JobError } from '@heartwire/core';
 import type { CallContext } from '../calls/handler.js';
 import { AbortFlags } from './abort-flags.js';
 import { afterGrace } from './grace.js';
 import { noop, PoolThread, type PoolThreadEvents } from './pool-thread.js';
 import { JobCall, type JobMessage, type JobRequest, type READY } from './protocol.js';
-import type { JobPool } from './pool.js';
+import { shutdownError, type JobPool } from './pool.js';
 
 export interface WorkerPoolOptions {
   /** worker-job.js, built. */
@@ -131,13 +131,8 @@ export class WorkerPool implements JobPool {
 
   /** Settles `job`'s promise with its call's result, or the error its call fails with (`died`, if it left no outcome). */
   private finish(job: ThreadJob, died?: HeartwireError): void {
-    job.detach();
     if (--this.unsettled === 0) this.hold.unref();
-    try {
-      job.resolve(job.result(() => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's worker thread sent no outcome")));
-    } catch (err) {
-      job.reject(err);
-    }
+    job.settle(job.resolve, job.reject, () => died ?? new JobError('HW_ERR_WORKER_CRASHED', "the job's worker thread sent no outcome"));
   }
 
   private dispatch(): void {
@@ -244,8 +239,4 @@ export class WorkerPool implements JobPool {
     }
     this.dispatch();
   }
-}
-
-function shutdownError(): HeartwireError {
-  return new AbortReason('HW_ERR_SERVER_SHUTDOWN', 'the server is shutting down');
 }
